@@ -1,0 +1,38 @@
+/**
+ * `@onecopy/cma` — Cross Memory Attach for Node.js: copy straight between two processes'
+ * buffers with `process_vm_readv`/`process_vm_writev`.
+ *
+ * @packageDocumentation
+ */
+export { OnecopyError, CmaError, type CmaErrorCode } from "./errors.js";
+export {
+  addressOf,
+  ioListOf,
+  ioListBytes,
+  sliceIoList,
+  totalBytesOf,
+  isBufferLike,
+  piecesOf,
+  type BufferLike,
+  type BufferSlice,
+  type LocalData,
+  type IoList,
+} from "./iolist.js";
+export {
+  IOV_MAX,
+  MAX_BYTES_PER_CALL,
+  asyncDefaults,
+  transfer,
+  transferSync,
+  read,
+  write,
+  readSync,
+  writeSync,
+  type Direction,
+  type AsyncOptions,
+} from "./copy.js";
+export { describe, type Descriptor } from "./descriptor.js";
+export { cmaAvailability, enablePeerAccess, readPtraceScope, userNamespaceOf, type CmaAvailability } from "./permission.js";
+export { publishProbeToken, probe, type ProbeToken, type ProbeResult } from "./probe.js";
+export { cmaDisabledReason, disableCma } from "./switch.js";
+export { allocBuffer, bufferBacking, transparentHugePages, type AllocOptions, type BufferBacking } from "./hugepages.js";

@@ -1,0 +1,144 @@
+// Address/length lists ("io lists") on the JS side: a flat array [addr0, len0, addr1, len1, ...]
+// of plain numbers. User-space addresses on 64-bit Linux are below 2^47, so they are exact as
+// doubles; this keeps BigInt allocation out of the hot path and makes lists serialize anywhere.
+import { libc } from "./libc.js";
+import { CmaError } from "./errors.js";
+
+/** Memory onecopy can name by address. */
+export type BufferLike = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
+
+/** A part of a buffer: `length` bytes from `offset` (both default to the whole buffer). */
+export interface BufferSlice {
+  buffer: BufferLike;
+  offset?: number;
+  length?: number;
+}
+
+/** One or more buffers, or slices of them, making up one logical byte range in order. */
+export type LocalData = BufferLike | BufferSlice | ReadonlyArray<BufferLike | BufferSlice>;
+
+/** Flat address/length pairs: `[addr0, len0, addr1, len1, ...]`. */
+export type IoList = ReadonlyArray<number> | Float64Array;
+
+/** True for the buffer kinds onecopy accepts. */
+export function isBufferLike(x: unknown): x is BufferLike {
+  return ArrayBuffer.isView(x) || x instanceof ArrayBuffer || isSharedArrayBuffer(x);
+}
+
+function isSharedArrayBuffer(x: unknown): x is SharedArrayBuffer {
+  return typeof SharedArrayBuffer !== "undefined" && x instanceof SharedArrayBuffer;
+}
+
+function describeValue(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x === "object") return (x as object).constructor?.name ?? "object";
+  return typeof x;
+}
+
+/** Byte length of a buffer-like. */
+export function byteLengthOf(buf: BufferLike): number {
+  return buf.byteLength;
+}
+
+/**
+ * The address of the first byte of `buf`'s memory as a number.
+ *
+ * Asking for the address pins a small on-heap typed array off-heap for good, so the address
+ * stays valid while `buf` (or its ArrayBuffer) is reachable. Callers that hand the address to
+ * another process must keep a strong reference to `buf` until that process is done with it.
+ */
+export function addressOf(buf: BufferLike): number {
+  const lib = libc();
+  if (!lib) throw new CmaError("ERR_CMA_UNSUPPORTED", "buffer addresses need koffi on Linux");
+  // koffi.address refuses a bare SharedArrayBuffer; a view over it has the same address.
+  const target = isSharedArrayBuffer(buf) ? new Uint8Array(buf) : buf;
+  if (target.byteLength === 0) return 0;
+  const addr = Number(lib.koffi.address(target));
+  return addr;
+}
+
+function checkSlice(item: BufferLike | BufferSlice, index: number): { buf: BufferLike; offset: number; length: number } {
+  if (isBufferLike(item)) return { buf: item, offset: 0, length: item.byteLength };
+  if (item === null || typeof item !== "object" || !isBufferLike((item as BufferSlice).buffer)) {
+    throw new TypeError(
+      `piece ${index} is a ${describeValue(item)}; expected an ArrayBuffer, SharedArrayBuffer, typed array, DataView, Buffer or { buffer, offset?, length? }`,
+    );
+  }
+  const buf = item.buffer;
+  const offset = item.offset ?? 0;
+  const size = buf.byteLength;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
+    throw new RangeError(`piece ${index}: offset ${offset} is outside its ${size}-byte buffer`);
+  }
+  const length = item.length ?? size - offset;
+  if (!Number.isSafeInteger(length) || length < 0 || offset + length > size) {
+    throw new RangeError(
+      `piece ${index}: ${length} bytes from offset ${offset} run past the end of its ${size}-byte buffer`,
+    );
+  }
+  return { buf, offset, length };
+}
+
+/** Normalise `data` to a list of its pieces (buffers or slices), validating every one. */
+export function piecesOf(data: LocalData): Array<BufferLike | BufferSlice> {
+  if (Array.isArray(data)) return data as Array<BufferLike | BufferSlice>;
+  return [data as BufferLike | BufferSlice];
+}
+
+/** The io list of local data: validates every piece and takes its address. */
+export function ioListOf(data: LocalData): number[] {
+  const pieces = piecesOf(data);
+  const out: number[] = [];
+  for (let i = 0; i < pieces.length; i++) {
+    const { buf, offset, length } = checkSlice(pieces[i]!, i);
+    if (length === 0) continue;
+    out.push(addressOf(buf) + offset, length);
+  }
+  return out;
+}
+
+/** Total bytes of local data, validating every piece. */
+export function totalBytesOf(data: LocalData): number {
+  const pieces = piecesOf(data);
+  let total = 0;
+  for (let i = 0; i < pieces.length; i++) total += checkSlice(pieces[i]!, i).length;
+  return total;
+}
+
+/** Sum of the lengths of an io list; throws `RangeError`/`TypeError` for a malformed list. */
+export function ioListBytes(list: IoList, side = "io list"): number {
+  if (!Array.isArray(list) && !(list instanceof Float64Array)) {
+    throw new TypeError(`${side} must be an array of [address, length, ...] numbers, got ${describeValue(list)}`);
+  }
+  if (list.length % 2 !== 0) throw new RangeError(`${side} has an odd number of entries (${list.length}); expected address/length pairs`);
+  let total = 0;
+  for (let i = 0; i < list.length; i += 2) {
+    const addr = list[i]!;
+    const len = list[i + 1]!;
+    if (!Number.isSafeInteger(addr) || addr < 0) throw new RangeError(`${side} piece ${i / 2}: address ${addr} is not a non-negative integer`);
+    if (!Number.isSafeInteger(len) || len < 0) throw new RangeError(`${side} piece ${i / 2}: length ${len} is not a non-negative integer`);
+    total += len;
+  }
+  if (!Number.isSafeInteger(total)) throw new RangeError(`${side} totals more bytes than can be counted exactly`);
+  return total;
+}
+
+/** The sub-list covering `length` bytes starting `offset` bytes into `list`. */
+export function sliceIoList(list: IoList, offset: number, length: number): number[] {
+  const out: number[] = [];
+  let skip = offset;
+  let want = length;
+  for (let i = 0; i < list.length && want > 0; i += 2) {
+    const len = list[i + 1]!;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    const take = Math.min(len - skip, want);
+    out.push(list[i]! + skip, take);
+    want -= take;
+    skip = 0;
+  }
+  if (want > 0) throw new RangeError(`io list has fewer than ${offset + length} bytes`);
+  return out;
+}
