@@ -1,0 +1,1 @@
+export { ENV } from "./env.js";
