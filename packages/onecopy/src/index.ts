@@ -1,1 +1,48 @@
-export {};
+/**
+ * onecopy — MPI-style messaging for multi-process Node.js jobs on one machine. Large messages
+ * move with a single copy, straight from the sender's buffer into the receiver's
+ * (Linux Cross Memory Attach).
+ *
+ * ```ts
+ * import { init } from "onecopy";
+ * const comm = await init();
+ * if (comm.rank === 0) await comm.send(new Float64Array(1 << 20).fill(1), 1);
+ * else if (comm.rank === 1) await comm.recv(new Float64Array(1 << 20), 0);
+ * await comm.close();
+ * ```
+ * Start it with `onecopy run -n 2 app.ts`.
+ *
+ * @packageDocumentation
+ */
+import { initWorld, Communicator, type InitOptions } from "@onecopy/rendezvous";
+
+export {
+  ANY_SOURCE,
+  ANY_TAG,
+  PROC_NULL,
+  TAG_UB,
+  ErrorCode,
+  OnecopyError,
+  Request,
+  waitAll,
+  Communicator,
+  TUNABLES,
+  type Status,
+  type MessageData,
+  type ObjectMessage,
+  type TransportStats,
+  type PathStats,
+  type InitOptions,
+} from "@onecopy/rendezvous";
+export { allocBuffer, bufferBacking, cmaAvailability, CmaError } from "@onecopy/cma";
+
+/** The communicator type returned by {@link init}. */
+export type Comm = Communicator;
+
+/**
+ * Join the job (started by `onecopy run -n N script`) and return the world communicator.
+ * Outside the launcher it returns a world of one rank, so a script also runs on its own.
+ */
+export async function init(opts: InitOptions = {}): Promise<Comm> {
+  return initWorld(opts);
+}

@@ -1,1 +1,18 @@
+/**
+ * `@onecopy/rendezvous` — ranks meet over Unix domain sockets; small messages go eagerly
+ * inline, large ones by descriptor so the receiver copies them once, straight between the two
+ * user buffers. MPI matching semantics.
+ *
+ * @packageDocumentation
+ */
 export { ENV } from "./env.js";
+export { ANY_SOURCE, ANY_TAG, TAG_UB, PROC_NULL } from "./constants.js";
+export { ErrorCode, MessagingError, OnecopyError, type ErrorCodeValue } from "./errors.js";
+export { Request, waitAll, type Status } from "./request.js";
+export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
+export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
+export { TUNABLES, readTunables, type Tunables } from "./tunables.js";
+export { viewsOf, ioListOfViews, copyViews, type MessageData, type DataViews } from "./buffers.js";
+export type { TransportStats, PathStats } from "./stats.js";
+export type { Engine } from "./engine.js";
+export type { RecvResult } from "./matching.js";

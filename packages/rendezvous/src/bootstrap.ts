@@ -1,0 +1,218 @@
+// Start-up: every rank listens on <jobDir>/<rank>.sock and connects to every lower rank, so
+// each pair shares one full-duplex connection. The handshake carries the job token and pid;
+// then each side probes the other with a real CMA read and tells it the outcome.
+import { createServer, createConnection, type Server, type Socket } from "node:net";
+import { timingSafeEqual } from "node:crypto";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { probe, publishProbeToken, cmaAvailability, type ProbeToken } from "@onecopy/cma";
+import { Peer } from "./endpoint.js";
+import { Engine } from "./engine.js";
+import { ErrorCode, MessagingError } from "./errors.js";
+import type { Tunables } from "./tunables.js";
+import { encodeHeader, FrameReader, T, type Header } from "./wire.js";
+
+export interface JobInfo {
+  rank: number;
+  size: number;
+  jobDir: string;
+  token: string;
+}
+
+export interface World {
+  engine: Engine;
+  server: Server | null;
+  socketPath: string | null;
+  /** Pairs this rank cannot read with CMA: [peer rank, reason]. */
+  readFailures: Array<[number, string]>;
+}
+
+export function socketPathOf(jobDir: string, rank: number): string {
+  return join(jobDir, `${rank}.sock`);
+}
+
+function tokenMatches(a: unknown, b: string): boolean {
+  if (typeof a !== "string" || a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+function initError(msg: string, cause?: unknown): MessagingError {
+  return new MessagingError(ErrorCode.INIT, msg, { cause });
+}
+
+/** Connect this rank to all others and return the ready engine. */
+export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<World> {
+  const { rank, size, jobDir, token } = job;
+  const engine = new Engine(rank, size, tunables);
+  const avail = cmaAvailability();
+  const myProbe: ProbeToken | null = avail.available ? publishProbeToken() : null;
+  const readFailures: Array<[number, string]> = [];
+  if (size === 1) return { engine, server: null, socketPath: null, readFailures };
+
+  const deadline = Date.now() + tunables.connectTimeoutMs;
+  let readyCount = 0;
+  let settle!: { resolve(): void; reject(e: Error): void };
+  const allReady = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  let failed = false;
+  const fail = (e: Error) => {
+    if (failed) return;
+    failed = true;
+    settle.reject(e);
+  };
+
+  const hello = (): Header => ({ t: T.HELLO, token, rank, size, pid: process.pid, probe: myProbe });
+
+  const checkReady = (peer: Peer) => {
+    if (peer.ready && !peer.counted) {
+      peer.counted = true;
+      if (++readyCount === size - 1) settle.resolve();
+    }
+  };
+
+  /** Identity known: probe the peer, tell it, and switch the socket to data frames. */
+  const established = (peer: Peer, h: Header) => {
+    peer.pid = h.pid as number;
+    peer.probeToken = (h.probe as ProbeToken | null) ?? null;
+    peer.state = "up";
+    engine.peers[peer.rank] = peer;
+    if (myProbe && peer.probeToken) {
+      const r = probe(peer.probeToken);
+      peer.canRead = r.usable;
+      if (!r.usable) peer.readFailure = r.reason;
+    } else {
+      peer.canRead = false;
+      peer.readFailure = myProbe ? `rank ${peer.rank} has single copy disabled` : avail.reason;
+    }
+    if (!peer.canRead) readFailures.push([peer.rank, peer.readFailure]);
+    peer.probedUs = true;
+    peer.send({ t: T.PROBED, ok: peer.canRead });
+    checkReady(peer);
+  };
+
+  /** Route a connection's frames: handshake frames first, then the engine's. */
+  const attach = (socket: Socket, peerRank: number | null, onHandshake: (peer: Peer | null, h: Header) => Peer | null) => {
+    socket.setNoDelay?.(true);
+    let peer: Peer | null = null;
+    const reader = new FrameReader((h) => {
+      if (peer && peer.state !== "connecting" && h.t < 10) return engine.onFrame(peer, h);
+      if (h.t === T.PROBED) {
+        if (peer) {
+          peer.peerCanRead = h.ok === true;
+          peer.probedThem = true;
+          checkReady(peer);
+        }
+        return null;
+      }
+      peer = onHandshake(peer, h);
+      return null;
+    });
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        socket.destroy(err as Error);
+      }
+    });
+    const gone = (err?: Error) => {
+      if (peer && peer.state === "up") engine.peerGone(peer, "lost");
+      else if (!peer || peer.state === "connecting") {
+        if (!engine.closed && !failed && peerRank !== null && Date.now() >= deadline) {
+          fail(initError(`rank ${rank}: lost the connection to rank ${peerRank} during start-up`, err));
+        }
+      }
+    };
+    socket.on("close", () => gone());
+    socket.on("error", (err) => gone(err));
+    return (p: Peer) => {
+      peer = p;
+    };
+  };
+
+  // Accept connections from higher ranks.
+  const path = socketPathOf(jobDir, rank);
+  const server = createServer((socket) => {
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    let bind!: (p: Peer) => void;
+    bind = attach(socket, null, (peer, h) => {
+      if (peer) return peer;
+      clearTimeout(timer);
+      const reject = (reason: string) => {
+        socket.end(encodeHeader({ t: T.REJECT, reason }));
+        return null;
+      };
+      if (h.t !== T.HELLO) return reject("expected a HELLO frame");
+      if (!tokenMatches(h.token, token)) return reject("wrong job token: this process is not part of the job (ONECOPY_JOB_TOKEN differs)");
+      const r = h.rank as number;
+      if (h.size !== size || !Number.isInteger(r) || r <= rank || r >= size || engine.peers[r]) {
+        return reject(`rank/size mismatch: got rank ${String(h.rank)} of ${String(h.size)}, this is rank ${rank} of ${size}`);
+      }
+      const p = new Peer(r, socket);
+      socket.write(encodeHeader({ t: T.WELCOME, rank, pid: process.pid, probe: myProbe }));
+      bind(p);
+      established(p, h);
+      return p;
+    });
+  });
+  server.unref();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) => reject(initError(`rank ${rank}: cannot listen on ${path}: ${err.message}`, err)));
+    server.listen(path, () => resolve());
+  });
+
+  // Connect to every lower rank, retrying until its socket appears.
+  const connectTo = (peerRank: number) => {
+    let delay = 2;
+    const attempt = () => {
+      if (failed) return;
+      const socket = createConnection(socketPathOf(jobDir, peerRank));
+      let connected = false;
+      const bind = attach(socket, peerRank, (peer, h) => {
+        if (peer) return peer;
+        if (h.t === T.REJECT) {
+          fail(initError(`rank ${rank}: rank ${peerRank} refused the connection: ${String(h.reason)}`));
+          socket.destroy();
+          return null;
+        }
+        if (h.t !== T.WELCOME || h.rank !== peerRank) {
+          fail(initError(`rank ${rank}: unexpected handshake from rank ${peerRank}`));
+          socket.destroy();
+          return null;
+        }
+        const p = new Peer(peerRank, socket);
+        bind(p);
+        established(p, h);
+        return p;
+      });
+      socket.once("connect", () => {
+        connected = true;
+        socket.unref();
+        socket.write(encodeHeader(hello()));
+      });
+      socket.once("error", (err: NodeJS.ErrnoException) => {
+        if (connected) return;
+        socket.destroy();
+        if (Date.now() > deadline) {
+          fail(initError(`rank ${rank}: rank ${peerRank} did not come up within ${tunables.connectTimeoutMs} ms (${err.code})`, err));
+          return;
+        }
+        setTimeout(attempt, delay).unref();
+        delay = Math.min(delay * 2, 100);
+      });
+    };
+    attempt();
+  };
+  for (let r = 0; r < rank; r++) connectTo(r);
+
+  const overall = setTimeout(() => fail(initError(`rank ${rank}: start-up did not finish within ${tunables.connectTimeoutMs} ms (${readyCount} of ${size - 1} peers ready)`)), tunables.connectTimeoutMs);
+  try {
+    await allReady;
+  } catch (e) {
+    server.close();
+    for (const p of engine.peers) p?.socket.destroy();
+    rmSync(path, { force: true });
+    throw e;
+  } finally {
+    clearTimeout(overall);
+  }
+  return { engine, server, socketPath: path, readFailures };
+}

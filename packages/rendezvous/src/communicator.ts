@@ -1,0 +1,322 @@
+// The point-to-point API of a communicator: MPI semantics over the engine.
+import { Packr } from "msgpackr";
+import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
+import { viewsOf, type MessageData } from "./buffers.js";
+import type { Engine } from "./engine.js";
+import { ErrorCode, MessagingError } from "./errors.js";
+import type { RecvResult } from "./matching.js";
+import { Request, type Status } from "./request.js";
+import type { TransportStats } from "./stats.js";
+import { decodeObject, encodeObject } from "./object-codec.js";
+
+/** What a communicator needs from the process-wide runtime. */
+export interface RuntimeHandle {
+  readonly engine: Engine;
+  /** Close the world: finish pending sends, say goodbye to every peer, release sockets. */
+  shutdown(): Promise<void>;
+}
+
+/** Result of {@link Communicator.recvObject}. */
+export interface ObjectMessage<T = unknown> {
+  value: T;
+  source: number;
+  tag: number;
+}
+
+const splitCodec = new Packr({ useRecords: false });
+
+/**
+ * A group of ranks that message each other in isolation from every other communicator.
+ * `rank` and `size` are within this communicator; all rank arguments are too.
+ */
+export class Communicator {
+  /** This process's rank in the communicator. */
+  readonly rank: number;
+  /** Number of ranks in the communicator. */
+  readonly size: number;
+  /** @internal World ranks of the members, by communicator rank. */
+  readonly group: readonly number[];
+  /** @internal Matching context of point-to-point traffic. */
+  readonly ctx: string;
+  private readonly localOf: Map<number, number> | null;
+  private children = 0;
+  private closed = false;
+
+  /** @internal Use `init()`, `dup()` or `split()`. */
+  constructor(
+    /** @internal */ readonly runtime: RuntimeHandle,
+    ctx: string,
+    group: readonly number[] | null,
+  ) {
+    const engine = runtime.engine;
+    this.ctx = ctx;
+    if (group) {
+      this.group = group;
+      this.localOf = new Map(group.map((w, i) => [w, i]));
+      this.rank = this.localOf.get(engine.rank)!;
+      this.size = group.length;
+    } else {
+      this.group = Array.from({ length: engine.size }, (_, i) => i);
+      this.localOf = null;
+      this.rank = engine.rank;
+      this.size = engine.size;
+    }
+    engine.registerGroup(ctx, group);
+  }
+
+  /** @internal */
+  get engine(): Engine {
+    return this.runtime.engine;
+  }
+
+  /**
+   * Create a communicator of the same kind over `ctx`/`group`. Subclasses (the public package's
+   * communicator with collectives) override it so that dup/split return their own kind.
+   * @internal
+   */
+  protected derive(ctx: string, group: readonly number[] | null): Communicator {
+    return new Communicator(this.runtime, ctx, group);
+  }
+
+  // ---- argument checks ------------------------------------------------------------------
+
+  private fail(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string): never {
+    throw new MessagingError(code, message, { rank: this.rank });
+  }
+
+  private checkOpen(what: string): void {
+    if (this.closed || this.engine.closed) {
+      this.fail(ErrorCode.CLOSED, `${what}: this communicator was closed with close(); create or use another one`);
+    }
+  }
+
+  /** World rank of communicator rank `r`, validated; PROC_NULL passes through. */
+  private worldDest(r: unknown, what: string): number {
+    if (r === PROC_NULL) return PROC_NULL;
+    if (typeof r !== "number" || !Number.isInteger(r) || r < 0 || r >= this.size) {
+      this.fail(ErrorCode.INVALID_RANK, `${what}: rank ${String(r)} is not in this communicator (valid: 0 … ${this.size - 1}, or PROC_NULL)`);
+    }
+    return this.group[r]!;
+  }
+
+  private worldSource(r: unknown, what: string): number {
+    if (r === ANY_SOURCE || r === PROC_NULL) return r;
+    if (typeof r !== "number" || !Number.isInteger(r) || r < 0 || r >= this.size) {
+      this.fail(ErrorCode.INVALID_RANK, `${what}: source ${String(r)} is not in this communicator (valid: 0 … ${this.size - 1}, ANY_SOURCE or PROC_NULL)`);
+    }
+    return this.group[r]!;
+  }
+
+  private checkTag(tag: unknown, what: string, wildcard: boolean): number {
+    if (wildcard && tag === ANY_TAG) return ANY_TAG;
+    if (typeof tag !== "number" || !Number.isInteger(tag) || tag < 0 || tag > TAG_UB) {
+      this.fail(ErrorCode.INVALID_TAG, `${what}: tag ${String(tag)} must be an integer from 0 to ${TAG_UB}${wildcard ? " or ANY_TAG" : ""}`);
+    }
+    return tag;
+  }
+
+  /** @internal Communicator rank of a world rank. */
+  localRank(world: number): number {
+    return this.localOf ? this.localOf.get(world)! : world;
+  }
+
+  private status<T extends RecvResult>(inner: Request<T>): Request<Status> {
+    if (!this.localOf) return inner;
+    const out = new Request<Status>();
+    inner.wait().then(
+      (r) => out.resolve({ source: this.localRank(r.source), tag: r.tag, bytes: r.bytes }),
+      (e: Error) => out.reject(e),
+    );
+    return out;
+  }
+
+  // ---- point to point -------------------------------------------------------------------
+
+  /**
+   * Start sending `data` to rank `dest` with `tag`. Messages up to the eager limit travel
+   * inline; larger ones are copied once by the receiver straight out of `data`, so **do not
+   * modify or release `data` until the request completes**.
+   */
+  isend(data: MessageData, dest: number, tag = 0): Request<void> {
+    this.checkOpen("isend");
+    const d = this.worldDest(dest, "isend");
+    const t = this.checkTag(tag, "isend", false);
+    const { views, bytes } = viewsOf(data, "isend data");
+    if (d === PROC_NULL) return completed<void>(undefined);
+    return this.engine.isend(this.ctx, d, t, views, bytes);
+  }
+
+  /** Send `data` to `dest`; resolves when `data` may be reused. */
+  send(data: MessageData, dest: number, tag = 0): Promise<void> {
+    return this.call(() => this.isend(data, dest, tag));
+  }
+
+  /**
+   * Start receiving into `data` from `source` (default ANY_SOURCE) with `tag` (default
+   * ANY_TAG). A message longer than `data` fails with `ERR_TRUNCATE`.
+   */
+  irecv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG): Request<Status> {
+    this.checkOpen("irecv");
+    const s = this.worldSource(source, "irecv");
+    const t = this.checkTag(tag, "irecv", true);
+    const { views, bytes } = viewsOf(data, "irecv data");
+    if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
+    return this.status(this.engine.irecv(this.ctx, s, t, views, bytes));
+  }
+
+  /** Receive into `data`; resolves with `{ source, tag, bytes }`. */
+  recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
+    return this.call(() => this.irecv(data, source, tag));
+  }
+
+  /** Send and receive at once (no deadlock whatever the order on the two ranks). */
+  async sendrecv(
+    sendData: MessageData,
+    dest: number,
+    sendTag: number,
+    recvData: MessageData,
+    source: number = ANY_SOURCE,
+    recvTag: number = ANY_TAG,
+  ): Promise<Status> {
+    const r = this.irecv(recvData, source, recvTag);
+    const s = this.isend(sendData, dest, sendTag);
+    const [st] = await Promise.all([r.wait(), s.wait()]);
+    return st;
+  }
+
+  /** Wait for a matching message without receiving it; resolves with its status. */
+  probe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
+    return this.call(() => {
+      this.checkOpen("probe");
+      const s = this.worldSource(source, "probe");
+      const t = this.checkTag(tag, "probe", true);
+      if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
+      const inner = this.engine.probe(this.ctx, s, t);
+      const out = new Request<Status>();
+      inner.wait().then(
+        (m) => out.resolve({ source: this.localRank(m.src), tag: m.tag, bytes: m.bytes }),
+        (e: Error) => out.reject(e),
+      );
+      return out;
+    });
+  }
+
+  /** The status of a matching message that has arrived, or null; never waits. */
+  iprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Status | null {
+    this.checkOpen("iprobe");
+    const s = this.worldSource(source, "iprobe");
+    const t = this.checkTag(tag, "iprobe", true);
+    if (s === PROC_NULL) return { source: PROC_NULL, tag: ANY_TAG, bytes: 0 };
+    const m = this.engine.iprobe(this.ctx, s, t);
+    return m ? { source: this.localRank(m.src), tag: m.tag, bytes: m.bytes } : null;
+  }
+
+  /** Send any msgpack-encodable value (objects, arrays, Map, Set, Date, typed arrays, …). */
+  sendObject(value: unknown, dest: number, tag = 0): Promise<void> {
+    return this.call(() => {
+      this.checkOpen("sendObject");
+      const d = this.worldDest(dest, "sendObject");
+      const t = this.checkTag(tag, "sendObject", false);
+      const bytes = encodeObject(value);
+      if (d === PROC_NULL) return completed<void>(undefined);
+      return this.engine.isend(this.ctx, d, t, [bytes], bytes.byteLength);
+    });
+  }
+
+  /** Receive a value sent with {@link sendObject}. */
+  async recvObject<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<ObjectMessage<T>> {
+    const r = await this.call(() => {
+      this.checkOpen("recvObject");
+      const s = this.worldSource(source, "recvObject");
+      const t = this.checkTag(tag, "recvObject", true);
+      if (s === PROC_NULL) return completed<RecvResult>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
+      return this.engine.irecv(this.ctx, s, t, null, 0);
+    });
+    const value = r.data ? (decodeObject(r.data) as T) : (undefined as T);
+    return { value, source: r.source === PROC_NULL ? PROC_NULL : this.localRank(r.source), tag: r.tag };
+  }
+
+  // ---- communicators --------------------------------------------------------------------
+
+  /** A new communicator with the same ranks whose messages never mix with this one's. Collective. */
+  async dup(): Promise<Communicator> {
+    this.checkOpen("dup");
+    const child = this.derive(`${this.ctx}.${++this.children}`, this.localOf ? this.group : null);
+    return child;
+  }
+
+  /**
+   * Split into disjoint communicators, one per `color`; ranks are ordered by `key`, then by
+   * their rank here. A negative color (or null) returns null (MPI_UNDEFINED). Collective.
+   */
+  async split(color: number | null, key = 0): Promise<Communicator | null> {
+    this.checkOpen("split");
+    if (color !== null && (typeof color !== "number" || !Number.isInteger(color))) {
+      this.fail(ErrorCode.INVALID_ARG, `split: color ${String(color)} must be an integer (negative or null for none)`);
+    }
+    if (typeof key !== "number" || !Number.isInteger(key)) this.fail(ErrorCode.INVALID_ARG, `split: key ${String(key)} must be an integer`);
+    const n = ++this.children;
+    const all = await this.exchangeSmall(`${this.ctx}|split${n}`, [color ?? -1, key]);
+    const c = color ?? -1;
+    if (c < 0) return null;
+    const members = all
+      .map(([col, k], r) => ({ col, k, r }))
+      .filter((m) => m.col === c)
+      .sort((a, b) => a.k - b.k || a.r - b.r)
+      .map((m) => this.group[m.r]!);
+    return this.derive(`${this.ctx}.${n}:${c}`, members);
+  }
+
+  /** Every rank contributes a small value; returns all of them by rank (naive all-to-all). */
+  private async exchangeSmall(ctx: string, mine: [number, number]): Promise<Array<[number, number]>> {
+    const payload = splitCodec.pack(mine);
+    const out: Array<[number, number]> = new Array(this.size);
+    out[this.rank] = mine;
+    const reqs: Array<Request<unknown>> = [];
+    for (let r = 0; r < this.size; r++) {
+      if (r === this.rank) continue;
+      reqs.push(this.engine.isend(ctx, this.group[r]!, 0, [payload], payload.byteLength));
+      const rr = this.engine.irecv(ctx, this.group[r]!, 0, null, 0);
+      reqs.push(rr);
+      rr.wait().then(
+        (res) => (out[r] = splitCodec.unpack(res.data!) as [number, number]),
+        () => {},
+      );
+    }
+    await Promise.all(reqs.map((q) => q.wait()));
+    return out;
+  }
+
+  /** Bytes and messages this process moved, by path (process-wide, all communicators). */
+  stats(): TransportStats {
+    return this.engine.stats();
+  }
+
+  /**
+   * Close the communicator. On the world communicator this finishes pending sends, fails
+   * pending receives with ERR_CLOSED, tells every peer goodbye and releases all sockets.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ctx === WORLD_CTX) await this.runtime.shutdown();
+  }
+
+  /** Run `start` and await its request, turning synchronous argument errors into rejections. */
+  private call<T>(start: () => Request<T>): Promise<T> {
+    try {
+      return start().wait();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}
+
+/** Context of the world communicator. */
+export const WORLD_CTX = "w";
+
+function completed<T>(value: T): Request<T> {
+  const r = new Request<T>();
+  r.resolve(value);
+  return r;
+}

@@ -1,0 +1,36 @@
+/** Bytes and messages per path. Each byte is counted once, by the process that moved it. */
+export interface PathStats {
+  messages: number;
+  bytes: number;
+}
+
+/**
+ * What this process moved, by path: `singleCopy` — copied by this process with
+ * process_vm_readv/writev straight between user buffers; `eager` — received inline on a
+ * socket; `fallback` — large messages received over the socket because CMA was unusable;
+ * `self` — messages to itself. `sent` counts messages/bytes this process sent (any path);
+ * `control` counts protocol frames without payload (RTS, FIN, PULL).
+ */
+export interface TransportStats {
+  singleCopy: PathStats & { calls: number };
+  eager: PathStats;
+  fallback: PathStats;
+  self: PathStats;
+  sent: PathStats;
+  control: { messages: number };
+}
+
+export function emptyStats(): TransportStats {
+  return {
+    singleCopy: { messages: 0, bytes: 0, calls: 0 },
+    eager: { messages: 0, bytes: 0 },
+    fallback: { messages: 0, bytes: 0 },
+    self: { messages: 0, bytes: 0 },
+    sent: { messages: 0, bytes: 0 },
+    control: { messages: 0 },
+  };
+}
+
+export function cloneStats(s: TransportStats): TransportStats {
+  return JSON.parse(JSON.stringify(s)) as TransportStats;
+}

@@ -1,0 +1,54 @@
+// Every knob of the messaging layer, its environment variable, default and the reason for it.
+import { ENV } from "./env.js";
+
+interface Knob {
+  env: string;
+  default: number;
+  doc: string;
+}
+
+/** The documented table of tunables; `onecopy info` and `--help` print it. */
+export const TUNABLES = {
+  eagerLimit: {
+    env: ENV.eagerLimit,
+    default: 32 * 1024,
+    doc:
+      "Largest message sent inline on the socket. Above it the receiver copies once, straight " +
+      "from the sender's buffer. Below ~32 KiB a socket round trip of control frames costs more " +
+      "than copying the bytes through the socket (measured: bench/p2p).",
+  },
+  unexpectedLimit: {
+    env: "ONECOPY_UNEXPECTED_LIMIT",
+    default: 64 * 1024 * 1024,
+    doc:
+      "Bytes of eager messages a rank buffers before any receive matches them. Past it the rank " +
+      "stops reading from the sending peer (backpressure) until receives drain the queue.",
+  },
+  connectTimeoutMs: {
+    env: "ONECOPY_CONNECT_TIMEOUT_MS",
+    default: 60_000,
+    doc: "How long start-up waits for every other rank to come up before failing with ERR_INIT.",
+  },
+} satisfies Record<string, Knob>;
+
+export type Tunables = { readonly [K in keyof typeof TUNABLES]: number };
+
+function parseBytes(name: string, raw: string): number {
+  const m = /^\s*(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(raw);
+  if (!m) throw new RangeError(`${name}=${raw} is not a byte count (examples: 8192, 64KiB, 4MiB)`);
+  const unit = (m[2] ?? "").toLowerCase();
+  const mult = unit.startsWith("k") ? 1024 : unit.startsWith("m") ? 1024 ** 2 : unit.startsWith("g") ? 1024 ** 3 : 1;
+  return Number(m[1]) * mult;
+}
+
+/** Read the tunables once from the environment (overrides win), validated and frozen. */
+export function readTunables(overrides: Partial<Record<keyof typeof TUNABLES, number>> = {}, env = process.env): Tunables {
+  const out: Record<string, number> = {};
+  for (const [key, knob] of Object.entries(TUNABLES) as Array<[keyof typeof TUNABLES, Knob]>) {
+    const raw = env[knob.env];
+    let v = overrides[key] ?? (raw !== undefined && raw !== "" ? parseBytes(knob.env, raw) : knob.default);
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${key} must be a non-negative integer, got ${v}`);
+    out[key] = v;
+  }
+  return Object.freeze(out) as Tunables;
+}
