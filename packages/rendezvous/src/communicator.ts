@@ -8,6 +8,7 @@ import type { RecvResult } from "./matching.js";
 import { Request, type Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
 import { decodeObject, encodeObject } from "./object-codec.js";
+import { makeTransport, type CollectiveTransport } from "./transport.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -41,6 +42,7 @@ export class Communicator {
   private readonly localOf: Map<number, number> | null;
   private children = 0;
   private closed = false;
+  private coll: CollectiveTransport | null = null;
 
   /** @internal Use `init()`, `dup()` or `split()`. */
   constructor(
@@ -67,6 +69,16 @@ export class Communicator {
   /** @internal */
   get engine(): Engine {
     return this.runtime.engine;
+  }
+
+  /**
+   * @internal The primitives collective algorithms build on: a matching context of their own
+   * and single-copy reads/writes between members.
+   */
+  get transport(): CollectiveTransport {
+    this.checkOpen("collective operation");
+    this.coll ??= makeTransport(this.engine, `${this.ctx}|c`, this.group, this.rank);
+    return this.coll;
   }
 
   /**

@@ -16,3 +16,4 @@ export { viewsOf, ioListOfViews, copyViews, type MessageData, type DataViews } f
 export type { TransportStats, PathStats } from "./stats.js";
 export type { Engine } from "./engine.js";
 export type { RecvResult } from "./matching.js";
+export type { CollectiveTransport } from "./transport.js";
