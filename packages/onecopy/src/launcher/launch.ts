@@ -1,0 +1,302 @@
+// launch(): run one job of N ranks to completion. Owns the job's lifecycle: job directory,
+// spawning, output, the first-failure / timeout / signal teardown, and cleanup.
+import { randomBytes } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { createJobDir, removeJobDir } from "./jobdir.js";
+import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
+import { OutputSink, RankStreamReader } from "./output.js";
+import { signalExitCode, signalGroup, spawnRank, type JobContext, type RankProcess } from "./spawn-rank.js";
+
+/** Exit code of a job stopped by its timeout (as with coreutils `timeout`). */
+export const TIMEOUT_EXIT_CODE = 124;
+
+/** How long after a rank exits its output pipes may stay open (held by stragglers) before they are closed. */
+const CLOSE_WAIT_MS = 2000;
+
+/** Launcher signals that stop the job, forwarded to the ranks as SIGTERM. */
+const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** How one rank ended. */
+export interface RankResult {
+  /** The rank, 0 … np-1. */
+  rank: number;
+  /** Its process id (0 if it could not be started). */
+  pid: number;
+  /** Exit code, or null if it was killed by a signal (or never started). */
+  code: number | null;
+  /** Name of the signal that killed it (e.g. `SIGKILL`), or null. */
+  signal: string | null;
+  /** Everything it wrote to stdout ("" with `collectOutput: false`). */
+  stdout: string;
+  /** Everything it wrote to stderr ("" with `collectOutput: false`). */
+  stderr: string;
+}
+
+/** The outcome of {@link launch}. */
+export interface LaunchResult {
+  /** True when every rank exited with code 0. */
+  ok: boolean;
+  /**
+   * What `onecopy run` exits with: 0 on success; else the first failing rank's exit code
+   * (128+signo if it was killed by a signal, 1 if it could not be started); 124 on timeout;
+   * 128+signo (130 for SIGINT, 143 for SIGTERM) when the launcher was interrupted.
+   */
+  exitCode: number;
+  /** Every rank's fate, indexed by rank. */
+  ranks: RankResult[];
+  /** True if the job was stopped by `timeoutMs`. */
+  timedOut: boolean;
+  /** The signal that interrupted the launcher, if any. */
+  interrupted?: NodeJS.Signals;
+  /** The job directory (already removed). */
+  jobDir: string;
+  /** Wall time from start to the last rank's exit, in milliseconds. */
+  durationMs: number;
+  /** The first rank that failed (non-zero exit, signal, or failure to start), if any. */
+  failedRank?: number;
+  /** Why the job failed, as the CLI prints it (e.g. `onecopy: rank 1 exited with code 3`). */
+  message?: string;
+}
+
+interface RankState {
+  rank: number;
+  proc?: RankProcess;
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  exited: boolean;
+  closed: boolean;
+  stdout?: RankStreamReader;
+  stderr?: RankStreamReader;
+}
+
+/**
+ * Run `np` copies of `script` as one job and resolve when every rank has exited and the job
+ * directory has been removed. Never rejects because of what the ranks do: failures are reported
+ * in the result. Rejects (TypeError/RangeError/Error `ENOENT`) for invalid options, before
+ * starting anything.
+ *
+ * When a rank fails, the others get `failGraceMs` to exit by themselves, then SIGTERM, then
+ * SIGKILL after `killGraceMs`. Signals go to each rank's process group, so processes the ranks
+ * started die with them; when a rank exits, whatever is left in its group is killed.
+ *
+ * @example
+ * const r = await launch({ np: 4, script: "app.ts", timeoutMs: 30_000 });
+ * if (!r.ok) console.error(r.message, r.ranks.map((x) => x.stderr));
+ */
+export async function launch(options: LaunchOptions): Promise<LaunchResult> {
+  const resolved = resolveLaunchOptions(options);
+  return new Job(resolved).run();
+}
+
+type StopReason = "failure" | "timeout" | "signal";
+
+class Job {
+  private readonly started = performance.now();
+  private readonly ctx: JobContext;
+  private readonly ranks: RankState[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly sinks: { stdout?: OutputSink; stderr?: OutputSink } = {};
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private readonly exitHandler = (): void => this.emergencyCleanup();
+  private stopReason: StopReason | undefined;
+  private exitCode = 0;
+  private timedOut = false;
+  private interrupted: NodeJS.Signals | undefined;
+  private failedRank: number | undefined;
+  private message: string | undefined;
+  private remaining: number;
+  private resolve!: (r: LaunchResult) => void;
+
+  constructor(private readonly opts: ResolvedLaunchOptions) {
+    this.ctx = { options: opts, jobDir: createJobDir(), token: randomBytes(16).toString("hex") };
+    this.remaining = opts.np;
+  }
+
+  run(): Promise<LaunchResult> {
+    const promise = new Promise<LaunchResult>((resolve) => (this.resolve = resolve));
+    process.on("exit", this.exitHandler);
+    if (this.opts.handleSignals) {
+      for (const sig of FORWARDED_SIGNALS) {
+        const handler = (): void => this.onLauncherSignal(sig);
+        this.signalHandlers.set(sig, handler);
+        process.on(sig, handler);
+      }
+    }
+    if (this.opts.inheritOutput) {
+      this.sinks.stdout = new OutputSink(process.stdout);
+      this.sinks.stderr = new OutputSink(process.stderr);
+    }
+    for (let rank = 0; rank < this.opts.np; rank++) this.start(rank);
+    if (this.opts.timeoutMs !== undefined) this.after(this.opts.timeoutMs, () => this.onTimeout());
+    return promise;
+  }
+
+  private start(rank: number): void {
+    const st: RankState = { rank, pid: 0, code: null, signal: null, exited: false, closed: false };
+    this.ranks.push(st);
+    let proc: RankProcess;
+    try {
+      proc = spawnRank(this.ctx, rank);
+    } catch (err) {
+      this.onExit(st, null, null, err as Error);
+      this.onClose(st);
+      return;
+    }
+    st.proc = proc;
+    st.pid = proc.child.pid ?? 0;
+    const { collectOutput, tagOutput, onOutput } = this.opts;
+    const prefix = tagOutput ? `[${rank}] ` : undefined;
+    st.stdout = new RankStreamReader(proc.stdout, {
+      collect: collectOutput,
+      sink: this.sinks.stdout,
+      prefix,
+      onLine: onOutput && ((line) => onOutput({ rank, stream: "stdout", line })),
+    });
+    st.stderr = new RankStreamReader(proc.stderr, {
+      collect: collectOutput,
+      sink: this.sinks.stderr,
+      prefix,
+      onLine: onOutput && ((line) => onOutput({ rank, stream: "stderr", line })),
+    });
+    proc.child.once("exit", (code, signal) => this.onExit(st, code, signal));
+    proc.child.on("error", (err) => this.onExit(st, null, null, err));
+    proc.child.once("close", () => this.onClose(st));
+  }
+
+  private onExit(st: RankState, code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
+    if (st.exited) return;
+    st.exited = true;
+    st.code = code;
+    st.signal = signal;
+    // Anything the rank started and left behind in its process group is an orphan: kill it.
+    signalGroup(st.pid, "SIGKILL");
+    if ((error !== undefined || code !== 0) && this.stopReason === undefined) {
+      this.stopReason = "failure";
+      this.failedRank = st.rank;
+      if (error) {
+        this.exitCode = 1;
+        this.message = `onecopy: rank ${st.rank} could not be started: ${error.message}`;
+      } else if (signal) {
+        this.exitCode = signalExitCode(signal);
+        this.message = `onecopy: rank ${st.rank} was killed by signal ${signal}`;
+      } else {
+        this.exitCode = code! > 0 ? code! : 1;
+        this.message = `onecopy: rank ${st.rank} exited with code ${code}`;
+      }
+      this.say(this.message);
+      this.stopRanks(this.opts.failGraceMs);
+    }
+    // Output pipes normally close right after the exit; don't wait forever for stragglers.
+    if (st.proc && !st.closed) {
+      const proc = st.proc;
+      this.after(CLOSE_WAIT_MS, () => {
+        for (const s of proc.child.stdio) s?.destroy();
+        this.onClose(st);
+      });
+    }
+  }
+
+  private onClose(st: RankState): void {
+    if (st.closed) return;
+    if (!st.exited) {
+      // 'close' without 'exit' does not happen, but never count a rank twice or lose one.
+      this.onExit(st, st.proc?.child.exitCode ?? null, st.proc?.child.signalCode ?? null);
+    }
+    st.closed = true;
+    if (--this.remaining === 0) this.finish();
+  }
+
+  private onTimeout(): void {
+    if (this.stopReason !== undefined) return; // already stopping for another reason
+    this.stopReason = "timeout";
+    this.timedOut = true;
+    this.exitCode = TIMEOUT_EXIT_CODE;
+    this.message = `onecopy: job timed out after ${formatSeconds(this.opts.timeoutMs!)} s`;
+    this.say(this.message);
+    this.stopRanks(0);
+  }
+
+  private onLauncherSignal(sig: NodeJS.Signals): void {
+    if (this.interrupted !== undefined) {
+      this.say(`onecopy: received ${sig} again; killing all ranks`);
+      this.signalLive("SIGKILL");
+      return;
+    }
+    this.interrupted = sig;
+    if (this.stopReason === undefined) {
+      this.stopReason = "signal";
+      this.exitCode = signalExitCode(sig);
+      this.message = `onecopy: received ${sig}; stopping the job`;
+      this.say(this.message);
+    }
+    this.stopRanks(0);
+  }
+
+  /** After `graceMs`, SIGTERM every live rank's group, then SIGKILL after killGraceMs. */
+  private stopRanks(graceMs: number): void {
+    const term = (): void => {
+      this.signalLive("SIGTERM");
+      this.after(this.opts.killGraceMs, () => this.signalLive("SIGKILL"));
+    };
+    if (graceMs > 0) this.after(graceMs, term);
+    else term();
+  }
+
+  private signalLive(sig: NodeJS.Signals): void {
+    for (const st of this.ranks) if (!st.exited) signalGroup(st.pid, sig);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private say(line: string): void {
+    if (this.opts.inheritOutput) process.stderr.write(line + "\n");
+  }
+
+  /** Last resort when the launcher process exits while ranks still run: kill them, remove the dir. */
+  private emergencyCleanup(): void {
+    for (const st of this.ranks) signalGroup(st.pid, "SIGKILL");
+    removeJobDir(this.ctx.jobDir);
+  }
+
+  private finish(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const [sig, handler] of this.signalHandlers) process.off(sig, handler);
+    process.off("exit", this.exitHandler);
+    this.sinks.stdout?.close();
+    this.sinks.stderr?.close();
+    removeJobDir(this.ctx.jobDir);
+    const ranks: RankResult[] = this.ranks.map((st) => ({
+      rank: st.rank,
+      pid: st.pid,
+      code: st.code,
+      signal: st.signal,
+      stdout: st.stdout?.text() ?? "",
+      stderr: st.stderr?.text() ?? "",
+    }));
+    const result: LaunchResult = {
+      ok: this.exitCode === 0,
+      exitCode: this.exitCode,
+      ranks,
+      timedOut: this.timedOut,
+      jobDir: this.ctx.jobDir,
+      durationMs: performance.now() - this.started,
+    };
+    if (this.interrupted !== undefined) result.interrupted = this.interrupted;
+    if (this.failedRank !== undefined) result.failedRank = this.failedRank;
+    if (this.message !== undefined) result.message = this.message;
+    this.resolve(result);
+  }
+}
+
+/** 2 → "2", 1.5 → "1.5", 0.25 → "0.25". */
+function formatSeconds(ms: number): string {
+  return String(Math.round(ms) / 1000);
+}

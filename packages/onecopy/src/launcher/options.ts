@@ -1,0 +1,202 @@
+// The options of launch() / `onecopy run`: their types, defaults and validation.
+import { statSync } from "node:fs";
+import { extname, resolve } from "node:path";
+
+/** Transports a rank may be told to use (`ONECOPY_TRANSPORT`). */
+export const TRANSPORTS = ["cma", "shm", "socket"] as const;
+/** A transport name accepted by `--transport` / {@link LaunchOptions.transport}. */
+export type TransportName = (typeof TRANSPORTS)[number];
+
+/** Largest job the launcher starts. */
+export const MAX_NP = 1024;
+
+/** One line of rank output, as passed to {@link LaunchOptions.onOutput}. */
+export interface OutputLine {
+  /** Rank that wrote the line. */
+  rank: number;
+  /** Stream the line was written to. */
+  stream: "stdout" | "stderr";
+  /** The line, without its trailing newline (and without any `--tag-output` prefix). */
+  line: string;
+}
+
+/** Options of {@link launch}. Only `np` and `script` are required. */
+export interface LaunchOptions {
+  /** Number of ranks to start: an integer in 1 … 1024. */
+  np: number;
+  /**
+   * Entry point every rank runs, relative to `cwd`. `.ts`/`.mts`/`.cts`/`.tsx` files run through
+   * tsx (resolved from the onecopy package, so it works from any directory); anything else
+   * (`.js`, `.mjs`, `.cjs`) runs with plain Node.
+   */
+  script: string;
+  /** Arguments passed to the app, after the script path. */
+  args?: readonly string[];
+  /**
+   * Extra environment for every rank, on top of the launcher's own environment. A value of
+   * `undefined` removes the variable. The per-rank `ONECOPY_*` variables cannot be overridden.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Kill the whole job after this many milliseconds (exit code 124). Default: no limit. */
+  timeoutMs?: number;
+  /** Prefix every forwarded output line with `[rank] `. Only affects forwarded output. */
+  tagOutput?: boolean;
+  /** Disable single-copy transfers: sets `ONECOPY_CMA=0` for every rank. */
+  noCma?: boolean;
+  /**
+   * Largest message sent eagerly, in bytes (`ONECOPY_EAGER_LIMIT`). A number, or a string with
+   * an optional binary suffix: `65536`, `64k`, `64KiB`, `1M`, `1MiB`, `1G`.
+   */
+  eagerLimit?: number | string;
+  /** Force a transport (`ONECOPY_TRANSPORT`): `cma`, `shm` or `socket`. */
+  transport?: TransportName;
+  /**
+   * After the first rank fails, how long the other ranks get to exit by themselves (they notice
+   * the lost peer) before they are sent SIGTERM. Default 1000 ms.
+   */
+  failGraceMs?: number;
+  /** How long after SIGTERM the launcher waits before sending SIGKILL. Default 2000 ms. */
+  killGraceMs?: number;
+  /** Working directory of the ranks; `script` is resolved against it. Default `process.cwd()`. */
+  cwd?: string;
+  /** Called for every complete line a rank writes (line-buffered, in order per stream). */
+  onOutput?: (line: OutputLine) => void;
+  /**
+   * Forward rank output line by line to the launcher's own stdout/stderr (what the CLI does),
+   * and print launcher messages (`onecopy: rank 1 exited with code 3`) to stderr. Default false.
+   */
+  inheritOutput?: boolean;
+  /** Keep each rank's output in {@link RankResult.stdout}/`stderr`. Default true. */
+  collectOutput?: boolean;
+  /**
+   * Handle SIGINT/SIGTERM/SIGHUP sent to the launcher process while the job runs: forward them
+   * as SIGTERM (then SIGKILL) to every rank, clean up, and resolve with exit code 128+signo
+   * (130 for SIGINT, 143 for SIGTERM). A second signal kills the ranks at once. The handlers are
+   * removed when launch() settles; the caller decides whether to exit. Default true.
+   */
+  handleSignals?: boolean;
+}
+
+/** {@link LaunchOptions} after validation, with defaults filled in and paths resolved. */
+export interface ResolvedLaunchOptions {
+  np: number;
+  /** Absolute path of the entry point. */
+  script: string;
+  /** Whether the entry point runs through tsx. */
+  typescript: boolean;
+  args: string[];
+  env: Record<string, string | undefined>;
+  timeoutMs: number | undefined;
+  tagOutput: boolean;
+  noCma: boolean;
+  eagerLimit: number | undefined;
+  transport: TransportName | undefined;
+  failGraceMs: number;
+  killGraceMs: number;
+  cwd: string;
+  onOutput: ((line: OutputLine) => void) | undefined;
+  inheritOutput: boolean;
+  collectOutput: boolean;
+  handleSignals: boolean;
+}
+
+const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Parse a byte count: a non-negative integer with an optional binary suffix
+ * (`k`, `K`, `KiB`, `kb`, `m`, `M`, `MiB`, `g`, `GiB`; all powers of 1024, case-insensitive).
+ * @throws RangeError if the text is not a byte count or exceeds `Number.MAX_SAFE_INTEGER`.
+ */
+export function parseByteCount(text: string, what = "byte count"): number {
+  const m = /^\s*(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(text);
+  if (!m) throw new RangeError(`${what} must be a number of bytes like 8192, 64k, 64KiB or 1MiB, got '${text}'`);
+  const unit = (m[2] ?? "").toLowerCase();
+  const mult = unit.startsWith("k") ? 1024 : unit.startsWith("m") ? 1024 ** 2 : unit.startsWith("g") ? 1024 ** 3 : 1;
+  const value = Number(m[1]) * mult;
+  if (!Number.isSafeInteger(value)) throw new RangeError(`${what} is too large: '${text}'`);
+  return value;
+}
+
+function duration(name: string, value: unknown, fallback: number | undefined, allowZero: boolean): number | undefined {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") throw new TypeError(`${name} must be a number of milliseconds, got ${typeof value}`);
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new RangeError(`${name} must be a ${allowZero ? "non-negative" : "positive"} finite number of milliseconds, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Validate {@link LaunchOptions}, fill in defaults and resolve the script path.
+ * @throws TypeError for a value of the wrong type, RangeError for a value out of range, and an
+ *   Error with code `ENOENT` if the script does not exist or is not a file.
+ */
+export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOptions {
+  if (options === null || typeof options !== "object") throw new TypeError("launch() needs an options object");
+  const { np } = options;
+  if (typeof np !== "number") throw new TypeError(`np must be a number, got ${typeof np}`);
+  if (!Number.isInteger(np) || np < 1 || np > MAX_NP) {
+    throw new RangeError(`np must be an integer from 1 to ${MAX_NP}, got ${np}`);
+  }
+  if (typeof options.script !== "string" || options.script === "") throw new TypeError("script must be a non-empty string");
+
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const script = resolve(cwd, options.script);
+  let isFile = false;
+  try {
+    isFile = statSync(script).isFile();
+  } catch {
+    // reported below
+  }
+  if (!isFile) {
+    const err = new Error(`script not found: ${options.script}${script !== options.script ? ` (${script})` : ""}`);
+    (err as NodeJS.ErrnoException).code = "ENOENT";
+    throw err;
+  }
+
+  const args = options.args ?? [];
+  if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) throw new TypeError("args must be an array of strings");
+
+  const env: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (!ENV_NAME.test(key)) throw new RangeError(`env: '${key}' is not a valid environment variable name`);
+    if (value !== undefined && typeof value !== "string") throw new TypeError(`env.${key} must be a string`);
+    env[key] = value;
+  }
+
+  let eagerLimit: number | undefined;
+  if (typeof options.eagerLimit === "string") eagerLimit = parseByteCount(options.eagerLimit, "eagerLimit");
+  else if (typeof options.eagerLimit === "number") {
+    if (!Number.isSafeInteger(options.eagerLimit) || options.eagerLimit < 0) {
+      throw new RangeError(`eagerLimit must be a non-negative integer number of bytes, got ${options.eagerLimit}`);
+    }
+    eagerLimit = options.eagerLimit;
+  } else if (options.eagerLimit !== undefined) throw new TypeError("eagerLimit must be a number or a string like '64KiB'");
+
+  const transport = options.transport;
+  if (transport !== undefined && !(TRANSPORTS as readonly string[]).includes(transport)) {
+    throw new RangeError(`transport must be one of ${TRANSPORTS.join(", ")}, got '${String(transport)}'`);
+  }
+  if (options.onOutput !== undefined && typeof options.onOutput !== "function") throw new TypeError("onOutput must be a function");
+
+  return {
+    np,
+    script,
+    typescript: TS_EXTENSIONS.has(extname(script).toLowerCase()),
+    args: [...args],
+    env,
+    timeoutMs: duration("timeoutMs", options.timeoutMs, undefined, false),
+    tagOutput: options.tagOutput === true,
+    noCma: options.noCma === true,
+    eagerLimit,
+    transport,
+    failGraceMs: duration("failGraceMs", options.failGraceMs, 1000, true)!,
+    killGraceMs: duration("killGraceMs", options.killGraceMs, 2000, true)!,
+    cwd,
+    onOutput: options.onOutput,
+    inheritOutput: options.inheritOutput === true,
+    collectOutput: options.collectOutput !== false,
+    handleSignals: options.handleSignals !== false,
+  };
+}

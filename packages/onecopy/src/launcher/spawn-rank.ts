@@ -1,0 +1,98 @@
+// Starting one rank: its environment (the launcher/rank contract), its command line, and the
+// process-group plumbing that lets the launcher kill it together with anything it started.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
+import type { Readable } from "node:stream";
+import { pathToFileURL } from "node:url";
+import { ENV } from "@onecopy/rendezvous";
+import { LAUNCHER_ENV, LIFELINE_FD } from "./env.js";
+import type { ResolvedLaunchOptions } from "./options.js";
+
+let tsxImport: string | undefined;
+
+/** `--import` value that registers tsx: a file URL resolved from this package, so any cwd works. */
+export function tsxLoaderUrl(): string {
+  tsxImport ??= pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return tsxImport;
+}
+
+/** The facts shared by all ranks of one job. */
+export interface JobContext {
+  options: ResolvedLaunchOptions;
+  jobDir: string;
+  token: string;
+}
+
+/** The environment of rank `rank`: launcher env + user `env` + the `ONECOPY_*` contract. */
+export function rankEnv(job: JobContext, rank: number): NodeJS.ProcessEnv {
+  const { options } = job;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(options.env)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  env[ENV.rank] = String(rank);
+  env[ENV.size] = String(options.np);
+  env[ENV.jobDir] = job.jobDir;
+  env[ENV.token] = job.token;
+  // --no-cma wins; otherwise an ONECOPY_CMA the user exported (or passed with --env) is kept.
+  env[ENV.cma] = options.noCma ? "0" : (env[ENV.cma] ?? "1");
+  if (options.eagerLimit !== undefined) env[ENV.eagerLimit] = String(options.eagerLimit);
+  if (options.transport !== undefined) env[LAUNCHER_ENV.transport] = options.transport;
+  env[LAUNCHER_ENV.launcherPid] = String(process.pid);
+  return env;
+}
+
+/** Node command-line arguments that run the job's script with the app arguments. */
+export function rankArgv(options: ResolvedLaunchOptions): string[] {
+  const loader = options.typescript ? ["--import", tsxLoaderUrl()] : [];
+  return [...loader, options.script, ...options.args];
+}
+
+/** A started rank. `stdout`/`stderr` are the pipes from the rank; `lifeline` is fd 3. */
+export interface RankProcess {
+  rank: number;
+  child: ChildProcess;
+  stdout: Readable;
+  stderr: Readable;
+}
+
+/**
+ * Spawn rank `rank`. It runs `process.execPath` as the leader of its own session and process
+ * group (`detached: true`), so {@link signalGroup} reaches its grandchildren too, and so a Ctrl-C
+ * on the terminal reaches only the launcher, which decides what to forward. stdin is /dev/null:
+ * a rank in a background process group must not read the terminal.
+ */
+export function spawnRank(job: JobContext, rank: number): RankProcess {
+  const child = spawn(process.execPath, rankArgv(job.options), {
+    cwd: job.options.cwd,
+    env: rankEnv(job, rank),
+    stdio: ["ignore", "pipe", "pipe", "pipe"],
+    detached: true,
+    windowsHide: true,
+  });
+  const lifeline = child.stdio[LIFELINE_FD] as Readable | null;
+  // Never written to; only held open. Reading it just lets us see EOF when the rank is gone, so
+  // the child's 'close' event can fire. Errors (the rank closed its end) are harmless.
+  lifeline?.on("error", () => {});
+  lifeline?.resume();
+  return { rank, child, stdout: child.stdout!, stderr: child.stderr! };
+}
+
+/** Send `signal` to the process group led by `pid`; returns false if the group is gone. */
+export function signalGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
+  if (pid === undefined || pid <= 0) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false; // ESRCH: nothing left in the group; EPERM cannot happen for our own children
+  }
+}
+
+/** The shell-style exit status of a death by `signal`: 128 + its number. */
+export function signalExitCode(signal: string): number {
+  const n = (osConstants.signals as Record<string, number | undefined>)[signal];
+  return 128 + (n ?? 0);
+}

@@ -1,0 +1,73 @@
+// Rank side: die with the launcher. The launcher gives every rank a lifeline pipe on fd 3 and
+// holds the other end open; if the launcher dies in any way, including SIGKILL, the kernel
+// closes that end and the rank reads end-of-file. No polling: one idle, unref'd socket.
+import { fstatSync } from "node:fs";
+import { Socket } from "node:net";
+import { basename } from "node:path";
+import { ENV } from "@onecopy/rendezvous";
+import { removeJobDir, JOB_DIR_PREFIX } from "./jobdir.js";
+import { LAUNCHER_ENV, LIFELINE_FD } from "./env.js";
+
+/** Options of {@link watchLauncher}. */
+export interface WatchLauncherOptions {
+  /**
+   * Called instead of the default reaction (message on stderr, remove the job directory,
+   * `process.exit(1)`) when the launcher is gone.
+   */
+  onLost?: () => void;
+}
+
+let active: { stop: () => void } | undefined;
+
+/**
+ * Exit this rank (code 1, with a message on stderr) as soon as its launcher dies.
+ *
+ * Does nothing unless the process was started by `onecopy run` / `launch()`, i.e. unless
+ * `ONECOPY_LAUNCHER_PID` is set and fd 3 is a socket. The watch does not keep the process alive.
+ * Calling it again while a watch is active returns the same stop function. A rank busy in a
+ * long synchronous computation notices only when it next returns to the event loop.
+ * When the launcher is lost, the job directory is also removed (the launcher could not).
+ *
+ * @returns a function that stops watching (and closes fd 3).
+ */
+export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
+  if (active) return active.stop;
+  const launcherPid = process.env[LAUNCHER_ENV.launcherPid];
+  if (!launcherPid) return () => {};
+  try {
+    if (!fstatSync(LIFELINE_FD).isSocket()) return () => {};
+  } catch {
+    return () => {}; // fd 3 not open
+  }
+
+  const socket = new Socket({ fd: LIFELINE_FD, readable: true, writable: false });
+  let stopped = false;
+  const lost = (): void => {
+    if (stopped) return;
+    stopped = true;
+    active = undefined;
+    if (options.onLost) {
+      options.onLost();
+      return;
+    }
+    const rank = process.env[ENV.rank] ?? "?";
+    process.stderr.write(`onecopy: rank ${rank}: launcher (pid ${launcherPid}) is gone; exiting\n`);
+    const jobDir = process.env[ENV.jobDir];
+    if (jobDir && basename(jobDir).startsWith(JOB_DIR_PREFIX)) removeJobDir(jobDir);
+    process.exit(1);
+  };
+  socket.on("end", lost);
+  socket.on("close", lost);
+  socket.on("error", lost);
+  socket.resume(); // the launcher never writes; reading is only how EOF is noticed
+  socket.unref();
+
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    active = undefined;
+    socket.destroy();
+  };
+  active = { stop };
+  return stop;
+}
