@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 import { initWorld, Communicator, type InitOptions } from "@onecopy/rendezvous";
+import { watchLauncher } from "./launcher/watch.js";
 
 export {
   ANY_SOURCE,
@@ -44,5 +45,6 @@ export type Comm = Communicator;
  * Outside the launcher it returns a world of one rank, so a script also runs on its own.
  */
 export async function init(opts: InitOptions = {}): Promise<Comm> {
+  watchLauncher(); // a rank never outlives its launcher
   return initWorld(opts);
 }
