@@ -57,9 +57,12 @@ describe("point-to-point sizes", () => {
   });
 });
 
-describe("matching semantics", () => {
+describe.each([
+  ["single copy", false],
+  ["CMA disabled", true],
+])("matching semantics (%s)", (_name, noCma) => {
   it("wildcards, order, unexpected, 10k outstanding, isolation, split, self, objects", async () => {
-    const r = await runJob(script("matching.ts"), { np: 4 });
+    const r = await runJob(script("matching.ts"), { np: 4, noCma });
     expect(r.exitCode, explain(r)).toBe(0);
     const res = r.results.map((x) => x[0] as Record<string, any>);
     const r0 = res[0]!;
