@@ -1,5 +1,6 @@
 // Lazy koffi bindings to libc. Importing this module never throws: on a platform where koffi
 // or the syscalls are missing, `libc()` returns null and `libcError()` says why.
+import { realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 
 export interface AsyncCall {
@@ -33,7 +34,11 @@ function load(): Libc | null {
   }
   let koffi: any;
   try {
-    koffi = createRequire(import.meta.url)("koffi");
+    // Load koffi by its real path: under some loaders (tsx's CJS hook) a symlinked path
+    // (pnpm) becomes koffi's __dirname, and its lookup of the prebuilt binary, relative to
+    // that, then fails.
+    const req = createRequire(import.meta.url);
+    koffi = req(realpathSync(req.resolve("koffi")));
   } catch (err) {
     loadFailure = `the koffi FFI module could not be loaded: ${(err as Error).message}`;
     return null;
