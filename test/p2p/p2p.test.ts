@@ -80,7 +80,7 @@ describe.each([
     });
     expect(r0.outstanding).toEqual({ pendingBefore: 0, ok: true });
     expect(r0.isolation).toEqual([222, 111]);
-    expect(r0.object).toEqual({ source: 1, tag: 5, ok: true });
+    expect(r0.object).toEqual({ source: 1, tag: 5, bigBytes: 400_000, ok: true });
     // split(rank % 2, -rank): evens [2, 0], odds [3, 1].
     expect(res.map((x) => x.split)).toEqual([
       { rank: 1, size: 2, got: 2 },

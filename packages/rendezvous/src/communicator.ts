@@ -1,5 +1,6 @@
 // The point-to-point API of a communicator: MPI semantics over the engine.
 import { Packr } from "msgpackr";
+import { allocBuffer } from "@onecopy/cma";
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
 import { viewsOf, type MessageData } from "./buffers.js";
 import type { Engine } from "./engine.js";
@@ -223,15 +224,30 @@ export class Communicator {
     return m ? { source: this.localRank(m.src), tag: m.tag, bytes: m.bytes } : null;
   }
 
-  /** Send any msgpack-encodable value (objects, arrays, Map, Set, Date, typed arrays, …). */
+  /**
+   * Send any msgpack-encodable value (objects, arrays, Map, Set, Date, BigInt, typed arrays,
+   * cycles). Typed arrays above the eager limit inside the value are not encoded: they travel as
+   * a gathered message of their own, copied once like any large buffer — so do not modify them
+   * until the promise resolves.
+   */
   sendObject(value: unknown, dest: number, tag = 0): Promise<void> {
     return this.call(() => {
       this.checkOpen("sendObject");
       const d = this.worldDest(dest, "sendObject");
       const t = this.checkTag(tag, "sendObject", false);
-      const bytes = encodeObject(value);
+      const { bytes, blobs } = encodeObject(value, this.engine.tunables.eagerLimit + 1);
       if (d === PROC_NULL) return completed<void>(undefined);
-      return this.engine.isend(this.ctx, d, t, [bytes], bytes.byteLength);
+      const head = this.engine.isend(this.ctx, d, t, [bytes], bytes.byteLength);
+      if (blobs.length === 0) return head;
+      // Issued right after the skeleton, on a context of its own: the receiver takes it next.
+      const { views, bytes: n } = viewsOf(blobs, "sendObject");
+      const body = this.engine.isend(`${this.ctx}|o`, d, t, views, n);
+      const both = new Request<void>();
+      Promise.all([head.wait(), body.wait()]).then(
+        () => both.resolve(),
+        (e: Error) => both.reject(e),
+      );
+      return both;
     });
   }
 
@@ -244,8 +260,13 @@ export class Communicator {
       if (s === PROC_NULL) return completed<RecvResult>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
       return this.engine.irecv(this.ctx, s, t, null, 0);
     });
-    const value = r.data ? (decodeObject(r.data) as T) : (undefined as T);
-    return { value, source: r.source === PROC_NULL ? PROC_NULL : this.localRank(r.source), tag: r.tag };
+    if (r.source === PROC_NULL) return { value: undefined as T, source: PROC_NULL, tag: r.tag };
+    const { value, blobs } = decodeObject(r.data!, (n) => (n >= 2 << 20 ? allocBuffer(n) : new ArrayBuffer(n)));
+    if (blobs.length) {
+      const { views, bytes } = viewsOf(blobs, "recvObject");
+      await this.engine.irecv(`${this.ctx}|o`, r.source, r.tag, views, bytes).wait();
+    }
+    return { value: value as T, source: this.localRank(r.source), tag: r.tag };
   }
 
   // ---- communicators --------------------------------------------------------------------
