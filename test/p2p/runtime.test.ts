@@ -59,3 +59,15 @@ describe("runtime", () => {
     expect(JSON.parse(out)).toEqual({ rank: 0, size: 1, st: { source: 0, tag: 3, bytes: 32 }, out: [1, 2, 3, 4] });
   });
 });
+
+describe("buffer lifetime", () => {
+  it("keeps in-flight buffers alive through garbage collection until FIN", async () => {
+    const r = await runJob(script("lifetime.ts"), { np: 2 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    const [a, b] = r.results.map((x) => x[0] as Record<string, any>);
+    expect(b!.oks).toEqual([true, true]);
+    expect(b!.singleCopy).toBeGreaterThanOrEqual(2 * (16 << 20));
+    expect(b!.tiny).toBe(true);
+    expect(a!.addrStable).toBe(true);
+  });
+});
