@@ -101,6 +101,48 @@ function prepare(pid: number, local: IoList, remote: IoList): number {
   return l;
 }
 
+/** One transfer in progress: both cursors, the iovec tables of the next call, bytes done. */
+class Progress {
+  private readonly lc: Cursor = { piece: 0, offset: 0 };
+  private readonly rc: Cursor = { piece: 0, offset: 0 };
+  /** Bytes moved so far. */
+  done = 0;
+  /** iovec counts of the next call. */
+  ln = 0;
+  rn = 0;
+  private rb = 0;
+
+  constructor(
+    private readonly dir: Direction,
+    private readonly pid: number,
+    private readonly local: IoList,
+    private readonly remote: IoList,
+    readonly total: number,
+    readonly lt: Uint32Array,
+    readonly rt: Uint32Array,
+  ) {}
+
+  /** Fill the tables for the next call: at most IOV_MAX pieces and MAX_BYTES_PER_CALL bytes. */
+  next(): void {
+    const budget = Math.min(this.total - this.done, MAX_BYTES_PER_CALL);
+    let lb: number;
+    [this.ln, lb] = fill(this.lt, this.local, this.lc, budget);
+    [this.rn, this.rb] = fill(this.rt, this.remote, this.rc, Math.min(budget, lb));
+  }
+
+  /** Account for a call that returned `ret` (and set `errno` when it failed). */
+  settle(ret: number, errno: number): void {
+    if (ret <= 0) {
+      const { dir, pid, total, done, local, remote, lc, rc } = this;
+      throw errorForErrno(ret < 0 ? errno : 0, { dir, pid, expected: total, done, local, remote, lc, rc });
+    }
+    if (ret > this.rb) throw new CmaError("ERR_SHORT_COPY", `kernel reported ${ret} bytes for a ${this.rb}-byte call`, { pid: this.pid });
+    advance(this.local, this.lc, ret);
+    advance(this.remote, this.rc, ret);
+    this.done += ret;
+  }
+}
+
 /**
  * Copy between this process and `pid` synchronously, blocking the JS thread for the copy.
  * `local` and `remote` are io lists of equal total length; their piece counts and lengths may
@@ -110,28 +152,18 @@ export function transferSync(dir: Direction, pid: number, local: IoList, remote:
   const total = prepare(pid, local, remote);
   if (total === 0) return 0;
   const fn = fnFor(dir);
-  const lc: Cursor = { piece: 0, offset: 0 };
-  const rc: Cursor = { piece: 0, offset: 0 };
-  let done = 0;
-  while (done < total) {
-    const budget = Math.min(total - done, MAX_BYTES_PER_CALL);
-    const [ln, lb] = fill(syncLocal, local, lc, budget);
-    const [rn, rb] = fill(syncRemote, remote, rc, Math.min(budget, lb));
-    const ret = fn(pid, syncLocal, ln, syncRemote, rn, 0) as number;
-    if (ret <= 0) {
-      throw errorForErrno(ret < 0 ? lastErrno() : 0, { dir, pid, expected: total, done, local, remote, lc, rc });
-    }
-    if (ret > rb) throw new CmaError("ERR_SHORT_COPY", `kernel reported ${ret} bytes for a ${rb}-byte call`, { pid });
-    advance(local, lc, ret);
-    advance(remote, rc, ret);
-    done += ret;
+  const p = new Progress(dir, pid, local, remote, total, syncLocal, syncRemote);
+  while (p.done < total) {
+    p.next();
+    const ret = fn(pid, p.lt, p.ln, p.rt, p.rn, 0) as number;
+    p.settle(ret, ret < 0 ? lastErrno() : 0);
   }
-  return done;
+  return p.done;
 }
 
-function callAsync(fn: NativeFn, pid: number, lt: Uint32Array, ln: number, rt: Uint32Array, rn: number): Promise<[number, number]> {
+function callAsync(fn: NativeFn, pid: number, p: Progress): Promise<[number, number]> {
   return new Promise((resolve, reject) => {
-    fn.async(pid, lt, ln, rt, rn, 0, (err: unknown, ret: number) => {
+    fn.async(pid, p.lt, p.ln, p.rt, p.rn, 0, (err: unknown, ret: number) => {
       if (err) reject(err);
       else resolve([ret, ret < 0 ? lastErrno() : 0]);
     });
@@ -144,21 +176,13 @@ async function transferOnWorker(dir: Direction, pid: number, local: IoList, remo
   // Tables of our own: other transfers may run on the JS thread or on other workers meanwhile.
   const lt = new Uint32Array(Math.min(local.length / 2, IOV_MAX) * 4 || 4);
   const rt = new Uint32Array(Math.min(remote.length / 2, IOV_MAX) * 4 || 4);
-  const lc: Cursor = { piece: 0, offset: 0 };
-  const rc: Cursor = { piece: 0, offset: 0 };
-  let done = 0;
-  while (done < total) {
-    const budget = Math.min(total - done, MAX_BYTES_PER_CALL);
-    const [ln, lb] = fill(lt, local, lc, budget);
-    const [rn, rb] = fill(rt, remote, rc, Math.min(budget, lb));
-    const [ret, errno] = await callAsync(fn, pid, lt, ln, rt, rn);
-    if (ret <= 0) throw errorForErrno(errno, { dir, pid, expected: total, done, local, remote, lc, rc });
-    if (ret > rb) throw new CmaError("ERR_SHORT_COPY", `kernel reported ${ret} bytes for a ${rb}-byte call`, { pid });
-    advance(local, lc, ret);
-    advance(remote, rc, ret);
-    done += ret;
+  const p = new Progress(dir, pid, local, remote, total, lt, rt);
+  while (p.done < total) {
+    p.next();
+    const [ret, errno] = await callAsync(fn, pid, p);
+    p.settle(ret, errno);
   }
-  return done;
+  return p.done;
 }
 
 /** Tuning of the asynchronous path. */
