@@ -34,6 +34,9 @@ async function main(argv: readonly string[]): Promise<number> {
     case "version":
       process.stdout.write(`onecopy ${version()}\n`);
       return 0;
+    case "info":
+      process.stdout.write((await import("./info.js")).infoText());
+      return 0;
     case "run": {
       const options = { ...cmd.options, inheritOutput: true, collectOutput: false, handleSignals: true };
       try {

@@ -13,6 +13,7 @@ export class UsageError extends Error {
 export type Command =
   | { command: "help"; topic: "main" | "run" }
   | { command: "version" }
+  | { command: "info" }
   | { command: "run"; options: LaunchOptions };
 
 /** Top-level help (`onecopy --help`). */
@@ -22,6 +23,8 @@ MPI-style multi-process jobs for Node.js on one Linux machine.
 
 Commands:
   run -n N [options] <app.ts|app.js> [args...]   start N ranks of an app (see: onecopy run --help)
+  info                                            what this machine allows (CMA probe, Yama,
+                                                  huge pages) and every tunable's value
   help [run]                                      show help
 
 Options:
@@ -106,6 +109,9 @@ export function parseCommandLine(argv: readonly string[]): Command {
       return { command: "version" };
     case "run":
       return parseRun(rest);
+    case "info":
+      if (rest.length) throw new UsageError(`'info' takes no arguments`);
+      return { command: "info" };
     default:
       throw new UsageError(first.startsWith("-") ? `unknown option '${first}'` : `unknown command '${first}'`);
   }

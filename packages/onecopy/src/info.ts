@@ -1,0 +1,78 @@
+// `onecopy info`: what this machine allows, and every tunable with its current value. The one
+// diagnostic to run when single copy is unavailable.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { cpus, release } from "node:os";
+import { pathToFileURL } from "node:url";
+import { asyncDefaults, cmaAvailability, probe, publishProbeToken, readPtraceScope, transparentHugePages, userNamespaceOf } from "@onecopy/cma";
+import { TUNABLES } from "@onecopy/rendezvous";
+
+const require = createRequire(import.meta.url);
+
+function versionOf(pkg: string, from: NodeRequire = require): string {
+  try {
+    let dir = from.resolve(pkg);
+    for (let i = 0; i < 6; i++) {
+      dir = dir.slice(0, dir.lastIndexOf("/"));
+      try {
+        const json = JSON.parse(readFileSync(`${dir}/package.json`, "utf8")) as { name?: string; version?: string };
+        if (json.name === pkg) return json.version ?? "?";
+      } catch {
+        /* keep walking up */
+      }
+    }
+  } catch {
+    /* not installed */
+  }
+  return "?";
+}
+
+/** Probe CMA against a real second process: the only answer that cannot lie. */
+function probeChild(): string {
+  const cmaUrl = pathToFileURL(require.resolve("@onecopy/cma")).href;
+  // A helper process starts a peer that publishes its probe token and waits, probes it, then
+  // lets it go: reading another live process, as ranks do.
+  const child = `const m = await import(${JSON.stringify(cmaUrl)}); console.log(JSON.stringify(m.publishProbeToken())); await new Promise(r => process.stdin.once("data", r));`;
+  const script = `
+    const m = await import(${JSON.stringify(cmaUrl)});
+    const { spawn } = await import("node:child_process");
+    const c = spawn(process.execPath, ["--input-type=module", "-e", ${JSON.stringify(child)}], { stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    for await (const chunk of c.stdout) { out += chunk; if (out.includes("\\n")) break; }
+    const r = m.probe(JSON.parse(out));
+    c.stdin.end("x");
+    console.log(JSON.stringify(r));`;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 15_000 });
+  if (r.status !== 0) return `probe could not run: ${r.stderr.trim() || r.error?.message}`;
+  const res = JSON.parse(r.stdout.trim().split("\n").pop()!) as { usable: boolean; reason?: string };
+  return res.usable ? "usable (a real 8-byte read between two processes succeeded)" : `NOT usable: ${res.reason}`;
+}
+
+/** The report printed by `onecopy info`. */
+export function infoText(): string {
+  const avail = cmaAvailability();
+  const scope = readPtraceScope();
+  const self = avail.available ? probe(publishProbeToken()) : null;
+  const lines = [
+    `onecopy ${versionOf("onecopy")}: Node ${process.version}, koffi ${versionOf("koffi", createRequire(require.resolve("@onecopy/cma")))}, ${process.platform} ${release()} ${process.arch}, ${cpus().length} cores`,
+    "",
+    "Single copy (Cross Memory Attach)",
+    `  this process:        ${avail.available ? "may use CMA" : `unavailable: ${avail.reason}`}`,
+    `  between processes:   ${avail.available ? probeChild() : "not tried"}`,
+    `  self read:           ${self ? (self.usable ? "ok" : self.reason) : "not tried"}`,
+    `  Yama ptrace_scope:   ${scope === null ? "not present" : scope}`,
+    `  user namespace:      ${userNamespaceOf() ?? "unknown"}`,
+    `  transparent huge pages: ${transparentHugePages() ?? "not present"} (allocBuffer asks for them with madvise)`,
+    "",
+    "Tunables (environment variable = current value; default)",
+  ];
+  for (const [name, k] of Object.entries(TUNABLES) as Array<[string, { env: string; default: number | string; doc: string }]>) {
+    lines.push(`  ${k.env} = ${process.env[k.env] ?? "(unset)"}; default ${String(k.default)}   [${name}]`);
+    lines.push(`      ${k.doc}`);
+  }
+  lines.push(`  ONECOPY_CMA = ${process.env.ONECOPY_CMA ?? "(unset)"}; 0 disables single copy everywhere`);
+  lines.push(`  ONECOPY_CMA_ASYNC_MIN = ${asyncDefaults.threshold}; copies this large run on worker threads`);
+  lines.push(`  ONECOPY_CMA_STREAMS = ${asyncDefaults.streams}; concurrent worker calls per large copy`);
+  return lines.join("\n") + "\n";
+}
