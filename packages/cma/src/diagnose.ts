@@ -31,7 +31,7 @@ export function permissionAdvice(): string {
   const scope = readPtraceScope();
   const yama =
     scope === null
-      ? "Yama is not active here"
+      ? "Yama is not active here (no /proc/sys/kernel/yama/ptrace_scope), so ptrace_scope is not what denies access"
       : `Yama ptrace_scope is ${scope} (/proc/sys/kernel/yama/ptrace_scope; at 1 the target must call prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY), which onecopy does when it publishes a probe token; at 2 the reader needs CAP_SYS_PTRACE; at 3 CMA is impossible until reboot)`;
   return (
     `Check: ${yama}; the two processes must run as the same user and in the same user namespace ` +

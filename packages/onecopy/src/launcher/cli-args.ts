@@ -78,7 +78,7 @@ Tuning (set in the launcher's environment or with --env; options above take prec
   ONECOPY_EAGER_LIMIT     largest message sent inline on the socket, bytes (default 32KiB)
   ONECOPY_TRANSPORT       force a transport: ${TRANSPORTS.join(" | ")}
   ONECOPY_CMA_ASYNC_MIN   copies of at least this many bytes run on worker threads instead of
-                          blocking the event loop (default 1048576)
+                          blocking the event loop (default 4194304)
   ONECOPY_CMA_STREAMS     concurrent worker calls a large copy is split into (default 2)
 
 Examples:
