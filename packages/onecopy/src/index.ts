@@ -14,7 +14,8 @@
  *
  * @packageDocumentation
  */
-import { initWorld, Communicator, type InitOptions } from "@onecopy/rendezvous";
+import { initWorld, type InitOptions } from "@onecopy/rendezvous";
+import { Comm } from "./comm.js";
 import { watchLauncher } from "./launcher/watch.js";
 
 export {
@@ -37,8 +38,7 @@ export {
 } from "@onecopy/rendezvous";
 export { allocBuffer, bufferBacking, cmaAvailability, CmaError } from "@onecopy/cma";
 
-/** The communicator type returned by {@link init}. */
-export type Comm = Communicator;
+export { Comm, IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "./comm.js";
 
 /**
  * Join the job (started by `onecopy run -n N script`) and return the world communicator.
@@ -46,5 +46,5 @@ export type Comm = Communicator;
  */
 export async function init(opts: InitOptions = {}): Promise<Comm> {
   watchLauncher(); // a rank never outlives its launcher
-  return initWorld(opts);
+  return initWorld(opts, (rt, ctx) => new Comm(rt, ctx, null));
 }

@@ -1,0 +1,190 @@
+// The descriptor exchange every collective starts with: each rank contributes one record (what
+// it was called with, the addresses of the buffers it exposes and, for small collectives, the
+// data itself); one dissemination allgather (Bruck: ceil(log2 n) rounds of one small eager
+// message per rank) gives every rank every record. Every rank then runs the same checks on the
+// same records, so a mismatch fails on every rank in the same step and no rank hangs. A rank
+// whose own arguments were invalid still takes part, with a "poison" record carrying its error.
+import { ErrorCode, MessagingError, type CollectiveTransport, type ErrorCodeValue } from "@onecopy/rendezvous";
+
+/** Collective kinds (wire codes): a rank calling another collective is a mismatch too. */
+export const KIND = {
+  barrier: 1, bcast: 2, reduce: 3, allreduce: 4, gather: 5, gatherv: 6, scatter: 7, scatterv: 8,
+  allgather: 9, allgatherv: 10, alltoall: 11, alltoallv: 12, reduceScatterBlock: 13, reduceScatter: 14,
+  scan: 15, exscan: 16,
+} as const;
+const KIND_NAME = Object.fromEntries(Object.entries(KIND).map(([k, v]) => [v, k])) as Record<number, string>;
+const POISON = -1;
+
+/** Flag bits of a record. */
+export const F_IN_PLACE = 1;
+export const F_INLINE = 2;
+
+/** What this rank contributes. */
+export interface Contribution {
+  kind: number;
+  dtype?: number;
+  count?: number;
+  op?: number;
+  root?: number;
+  flags?: number;
+  /** Address and length of the buffer peers read from (send side). */
+  s?: readonly number[];
+  /** Address and length of the buffer peers read from or write into (receive side). */
+  r?: readonly number[];
+  /** Per-rank counts/displacements and the like. */
+  extra?: readonly number[];
+  /** Inline data (small collectives). */
+  payload?: Uint8Array | null;
+}
+
+/** A record as received (also this rank's own). */
+export interface Rec {
+  rank: number;
+  kind: number;
+  dtype: number;
+  count: number;
+  op: number;
+  root: number;
+  flags: number;
+  sAddr: number;
+  sLen: number;
+  rAddr: number;
+  rLen: number;
+  extra: Float64Array;
+  payload: Uint8Array | null;
+}
+
+const HEAD = 14;
+
+function encode(rank: number, c: Contribution): Uint8Array {
+  const extra = c.extra ?? [];
+  const pl = c.payload ?? null;
+  const plBytes = pl ? pl.byteLength : 0;
+  const slots = HEAD + extra.length + Math.ceil(plBytes / 8);
+  const f = new Float64Array(slots);
+  f[0] = slots;
+  f[1] = rank;
+  f[2] = c.kind;
+  f[3] = c.dtype ?? 0;
+  f[4] = c.count ?? 0;
+  f[5] = c.op ?? 0;
+  f[6] = c.root ?? 0;
+  f[7] = (c.flags ?? 0) | (pl ? F_INLINE : 0);
+  f[8] = c.s?.[0] ?? 0;
+  f[9] = c.s?.[1] ?? 0;
+  f[10] = c.r?.[0] ?? 0;
+  f[11] = c.r?.[1] ?? 0;
+  f[12] = extra.length;
+  f[13] = pl ? plBytes : -1;
+  f.set(extra, HEAD);
+  const out = new Uint8Array(f.buffer);
+  if (pl) out.set(pl, 8 * (HEAD + extra.length));
+  return out;
+}
+
+function decodeAll(msg: Uint8Array, into: Rec[]): void {
+  const bytes = msg.byteOffset % 8 === 0 ? msg : msg.slice();
+  const f = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 3);
+  let at = 0;
+  while (at < f.length) {
+    const slots = f[at]!;
+    const nExtra = f[at + 12]!;
+    const plBytes = f[at + 13]!;
+    const plAt = bytes.byteOffset + 8 * (at + HEAD + nExtra);
+    into[f[at + 1]!] = {
+      rank: f[at + 1]!,
+      kind: f[at + 2]!,
+      dtype: f[at + 3]!,
+      count: f[at + 4]!,
+      op: f[at + 5]!,
+      root: f[at + 6]!,
+      flags: f[at + 7]!,
+      sAddr: f[at + 8]!,
+      sLen: f[at + 9]!,
+      rAddr: f[at + 10]!,
+      rLen: f[at + 11]!,
+      extra: f.subarray(at + HEAD, at + HEAD + nExtra),
+      payload: plBytes >= 0 ? new Uint8Array(bytes.buffer, plAt, plBytes) : null,
+    };
+    at += slots;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Dissemination allgather of encoded records: ceil(log2 n) rounds, one message per rank each. */
+async function bruck(t: CollectiveTransport, tag: number, mine: Uint8Array): Promise<Rec[]> {
+  const n = t.size;
+  const me = t.rank;
+  const recs: Rec[] = new Array(n);
+  decodeAll(mine, recs);
+  const have: Uint8Array[] = [mine]; // records of ranks me, me+1, … (mod n), in that order
+  for (let dist = 1; dist < n; dist *= 2) {
+    const cnt = Math.min(dist, n - dist);
+    const rr = t.irecv(null, 0, (me + dist) % n, tag);
+    const out = have.length === 1 && cnt === 1 ? have[0]! : concat(have.slice(0, cnt));
+    const sr = t.isend([out], out.byteLength, (me - dist + n) % n, tag);
+    const [got] = await Promise.all([rr.wait(), sr.wait()]);
+    const data = got!.data ?? new Uint8Array(0);
+    have.push(data);
+    decodeAll(data, recs);
+  }
+  return recs;
+}
+
+/** The error every rank throws for a mismatch, with the same text on every rank. */
+export function mismatch(what: string, message: string): MessagingError {
+  return new MessagingError(ErrorCode.MISMATCH, `${what}: ${message}`);
+}
+
+/**
+ * Exchange contributions. `build` validates this rank's arguments and returns its record; if it
+ * throws, the rank still takes part (so nobody waits for it) and then rethrows. Ranks that see
+ * a poison record, or a rank in another collective, fail with that error.
+ */
+export async function exchange(t: CollectiveTransport, tag: number, what: string, kind: number, build: () => Contribution): Promise<Rec[]> {
+  let c: Contribution | null = null;
+  let err: unknown = null;
+  try {
+    c = build();
+  } catch (e) {
+    err = e;
+  }
+  let mine: Uint8Array;
+  if (c) mine = encode(t.rank, c);
+  else {
+    const code = (err as { code?: string }).code ?? ErrorCode.INVALID_ARG;
+    const text = new TextEncoder().encode(`${code}\n${(err as Error)?.message ?? String(err)}`);
+    mine = encode(t.rank, { kind: POISON, payload: text });
+  }
+  const recs = t.size === 1 ? (decodeOne(mine)) : await bruck(t, tag, mine);
+  if (err) throw err;
+  for (const r of recs) {
+    if (r.kind === POISON) {
+      const [code, ...rest] = new TextDecoder().decode(r.payload!).split("\n");
+      throw new MessagingError(code as ErrorCodeValue, `${what}: rank ${r.rank} was called with invalid arguments: ${rest.join("\n")}`, { peer: r.rank });
+    }
+  }
+  for (const r of recs) {
+    if (r.kind !== kind) {
+      throw mismatch(what, `rank ${r.rank} called ${KIND_NAME[r.kind] ?? `collective #${r.kind}`} while rank ${t.rank} called ${KIND_NAME[kind]}; every rank must call the same collectives in the same order`);
+    }
+  }
+  return recs;
+}
+
+function decodeOne(mine: Uint8Array): Rec[] {
+  const recs: Rec[] = [];
+  decodeAll(mine, recs);
+  return recs;
+}

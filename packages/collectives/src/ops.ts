@@ -1,0 +1,97 @@
+// Reduction operators and their kernels: one generated loop per (operator, element type), so
+// every kernel stays monomorphic (a single typed-array class and a single expression).
+import { ErrorCode, MessagingError } from "@onecopy/rendezvous";
+import { DTYPES, dtypeName, type AnyTyped } from "./datatypes.js";
+
+/** Built-in reduction operators. */
+export const BUILTIN_OPS = ["sum", "prod", "min", "max", "band", "bor", "bxor", "land", "lor", "lxor"] as const;
+export type BuiltinOp = (typeof BUILTIN_OPS)[number];
+
+/**
+ * A user reduction: combine `input` into `inout` element by element, `inout[i] = inout[i] ⊕ input[i]`.
+ * Both are typed arrays of the buffers' type and equal length (chunks of the data, so the
+ * function may be called many times per collective). ⊕ must be associative; it need not be
+ * commutative: onecopy always passes the lower ranks' partial result as `inout` and combines
+ * contributions in rank order (that ordering costs some parallelism, so built-in operators,
+ * which are commutative, use contention-free orders instead).
+ */
+export type ReduceFn = (inout: AnyTyped, input: AnyTyped) => void;
+
+/** A built-in operator name or a user function. */
+export type ReduceOp = BuiltinOp | ReduceFn;
+
+/** Wire code of a user function. */
+export const USER_OP = 255;
+
+/** A combine kernel: `a[i] = a[i] ⊕ b[i]` over the whole of `a`. */
+export type Kernel = (a: AnyTyped, b: AnyTyped) => void;
+
+/** Expression for `x ⊕ y` per operator and element kind; null where the operator is invalid. */
+function expr(op: BuiltinOp, kind: "int" | "float" | "bigint", size: number): string | null {
+  const big = kind === "bigint";
+  const z = big ? "0n" : "0";
+  const one = big ? "1n" : "1";
+  switch (op) {
+    case "sum":
+      return "x + y";
+    case "prod":
+      // 32-bit products exceed 2^53 in a double: Math.imul gives the exact low 32 bits.
+      return kind === "int" && size === 4 ? "Math.imul(x, y)" : "x * y";
+    case "min":
+      return kind === "float" ? "Math.min(x, y)" : "(x < y ? x : y)";
+    case "max":
+      return kind === "float" ? "Math.max(x, y)" : "(x > y ? x : y)";
+    case "band":
+      return kind === "float" ? null : "x & y";
+    case "bor":
+      return kind === "float" ? null : "x | y";
+    case "bxor":
+      return kind === "float" ? null : "x ^ y";
+    case "land":
+      return `(x !== ${z} && y !== ${z} ? ${one} : ${z})`;
+    case "lor":
+      return `(x !== ${z} || y !== ${z} ? ${one} : ${z})`;
+    case "lxor":
+      return `((x !== ${z}) !== (y !== ${z}) ? ${one} : ${z})`;
+  }
+}
+
+const kernels = new Map<string, Kernel>();
+
+/** The kernel of built-in `op` over element type `dtype` (generated once, then cached). */
+export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"): Kernel {
+  const key = `${op}/${dtype}`;
+  let k = kernels.get(key);
+  if (k) return k;
+  const d = DTYPES[dtype]!;
+  const e = expr(op, d.kind, d.size);
+  if (e === null) {
+    throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: operator '${op}' is bitwise and not defined for ${dtypeName(dtype)} data; use an integer or BigInt typed array, or a function`);
+  }
+  // A fresh function per (op, type): its inline caches only ever see one typed-array class.
+  k = new Function("a", "b", `"use strict"; const n = a.length; for (let i = 0; i < n; i++) { const x = a[i], y = b[i]; a[i] = ${e}; }`) as Kernel;
+  kernels.set(key, k);
+  return k;
+}
+
+/** A resolved operator: its wire code, whether it commutes, and its kernel for the data type. */
+export interface ResolvedOp {
+  code: number;
+  name: string;
+  commutative: boolean;
+  kernel: Kernel;
+}
+
+/** Validate `op` for element type `dtype`. */
+export function resolveOp(op: unknown, dtype: number, what: string): ResolvedOp {
+  if (typeof op === "function") return { code: USER_OP, name: "function", commutative: false, kernel: op as Kernel };
+  const code = BUILTIN_OPS.indexOf(op as BuiltinOp);
+  if (code < 0) {
+    throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: operator ${JSON.stringify(op)} is not one of ${BUILTIN_OPS.join(", ")}, nor a function`);
+  }
+  return { code, name: op as string, commutative: true, kernel: builtinKernel(op as BuiltinOp, dtype, what) };
+}
+
+export function opName(code: number): string {
+  return code === USER_OP ? "a user function" : (BUILTIN_OPS[code] ?? `op #${code}`);
+}

@@ -1,0 +1,112 @@
+// Scatter / scatterv. Small: the root's send buffer rides in the descriptor exchange. Large:
+// the root writes each rank's block straight into that rank's receive buffer
+// (process_vm_writev), `fanout` at a time, then tells the rank; every target has exactly one
+// writer and nobody piles reads onto the root. (n-1)·B bytes, each copied once.
+import { ErrorCode, MessagingError, type CollectiveTransport } from "@onecopy/rendezvous";
+import { argError, checkRoot, dataOf, intList, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
+import { exchange, F_IN_PLACE, KIND, mismatch, type Rec } from "./descriptors.js";
+import { bounded, expect, expose, notify, serveWrite, takeTags, writeTo } from "./moves.js";
+import { tuning } from "./tuning.js";
+import { agree, fits } from "./validate.js";
+
+interface Plan {
+  send: Data | null; // root only
+  recv: Data | null; // null: root in place
+  counts: number[]; // root only (elements)
+  displs: number[];
+}
+
+async function run(t: CollectiveTransport, what: string, kind: number, root: number, plan: () => Plan, check: (recs: Rec[], p: Plan) => void): Promise<void> {
+  const tags = takeTags(t);
+  const n = t.size;
+  const me = t.rank;
+  let p!: Plan;
+  const recs = await exchange(t, tags.x, what, kind, () => {
+    checkRoot(root, n, what);
+    p = plan();
+    const c = { kind, root, dtype: (p.send ?? p.recv)!.dtype, count: p.recv ? p.recv.count : -1, flags: p.recv ? 0 : F_IN_PLACE, r: expose(t, p.recv?.bytes ?? null) };
+    if (me !== root) return c;
+    const sb = p.send!.bytes.byteLength;
+    return { ...c, extra: [...p.counts, ...p.displs], payload: sb <= tuning.inlineMax ? p.send!.bytes : null };
+  });
+  agree(recs, what, ["root", "dtype"]);
+  check(recs, p);
+  const rr = recs[root]!;
+  const counts = Array.from(rr.extra.subarray(0, n));
+  const displs = Array.from(rr.extra.subarray(n, 2 * n));
+  const size = (p.send ?? p.recv)!.size;
+  const block = (r: number) => [displs[r]! * size, (displs[r]! + counts[r]!) * size] as const;
+  if (rr.payload) {
+    if (p.recv && counts[me]! > 0) p.recv.bytes.set(rr.payload.subarray(...block(me)));
+    return;
+  }
+  if (me === root) {
+    if (p.recv && counts[me]! > 0) p.recv.bytes.set(p.send!.bytes.subarray(...block(me)));
+    const jobs: Array<() => Promise<void>> = [];
+    for (let k = 1; k < n; k++) {
+      const r = (root + k) % n;
+      if (counts[r] === 0) continue;
+      jobs.push(async () => {
+        await writeTo(t, r, p.send!.bytes.subarray(...block(r)), recs[r]!.rAddr, 0, tags.d1);
+        if (t.canRead(r)) await notify(t, r, tags.a);
+      });
+    }
+    await bounded(tuning.fanout, jobs);
+    return;
+  }
+  if (counts[me] === 0) return;
+  if (t.canBeRead(root)) await expect(t, root, tags.a);
+  else await serveWrite(t, root, p.recv!.bytes.subarray(0, counts[me]! * size), tags.d1);
+}
+
+/** Send block i of `send` (at the root) to rank i's `recv`. Every block has recv.length elements. */
+export function scatter(t: CollectiveTransport, send: CollBuffer | null | undefined, recv: CollBuffer | InPlace, root: number): Promise<void> {
+  const n = t.size;
+  return run(t, "scatter", KIND.scatter, root, () => {
+    const isRoot = t.rank === root;
+    if (recv === IN_PLACE && !isRoot) throw argError("scatter", "IN_PLACE is only valid as the root's receive buffer");
+    const r = recv === IN_PLACE ? null : dataOf(recv, "scatter receive buffer");
+    if (!isRoot) return { send: null, recv: r, counts: [], displs: [] };
+    const s = dataOf(send, "scatter send buffer (at the root)");
+    if (s.count % n !== 0) throw argError("scatter", `the root's send buffer has ${s.count} elements, not a multiple of the ${n} ranks`);
+    const c = s.count / n;
+    if (r && r.count !== c) throw argError("scatter", `the root's receive buffer has ${r.count} elements but its send buffer holds ${n} blocks of ${c}`);
+    if (r && r.dtype !== s.dtype) throw argError("scatter", "the root's send and receive buffers have different element types");
+    return { send: s, recv: r, counts: new Array(n).fill(c), displs: Array.from({ length: n }, (_, i) => i * c) };
+  }, (recs) => {
+    const c = recs[root]!.extra[0]!;
+    for (const r of recs) {
+      if (r.count >= 0 && r.count !== c) throw mismatch("scatter", `rank ${r.rank} has a ${r.count}-element receive buffer but the root sends blocks of ${c}`);
+    }
+  });
+}
+
+/** Send counts[i] elements at displs[i] of `send` (at the root) to rank i's `recv`. */
+export function scatterv(
+  t: CollectiveTransport,
+  send: CollBuffer | null | undefined,
+  counts: ArrayLike<number> | null | undefined,
+  displs: ArrayLike<number> | null | undefined,
+  recv: CollBuffer | InPlace,
+  root: number,
+): Promise<void> {
+  const n = t.size;
+  return run(t, "scatterv", KIND.scatterv, root, () => {
+    const isRoot = t.rank === root;
+    if (recv === IN_PLACE && !isRoot) throw argError("scatterv", "IN_PLACE is only valid as the root's receive buffer");
+    const r = recv === IN_PLACE ? null : dataOf(recv, "scatterv receive buffer");
+    if (!isRoot) return { send: null, recv: r, counts: [], displs: [] };
+    const s = dataOf(send, "scatterv send buffer (at the root)");
+    const c = intList(counts, n, "scatterv counts");
+    const d = intList(displs, n, "scatterv displs");
+    const bad = fits(c, d, s.count, "scatterv", "send buffer");
+    if (bad) throw new MessagingError(ErrorCode.INVALID_ARG, bad);
+    if (r && r.dtype !== s.dtype) throw argError("scatterv", "the root's send and receive buffers have different element types");
+    return { send: s, recv: r, counts: c, displs: d };
+  }, (recs) => {
+    const c = recs[root]!.extra;
+    for (const r of recs) {
+      if (r.count >= 0 && r.count < c[r.rank]!) throw mismatch("scatterv", `rank ${r.rank} has a ${r.count}-element receive buffer but the root sends it ${c[r.rank]} elements`);
+    }
+  });
+}

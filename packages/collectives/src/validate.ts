@@ -1,0 +1,64 @@
+// Cross-rank checks on the exchanged records. Every rank runs them on the same records, so
+// every rank reports the same mismatch in the same step.
+import { dtypeName } from "./datatypes.js";
+import { mismatch, type Rec } from "./descriptors.js";
+import { opName } from "./ops.js";
+
+type Field = "dtype" | "count" | "op" | "root";
+
+function show(field: Field, v: number): string {
+  if (field === "dtype") return dtypeName(v);
+  if (field === "op") return opName(v);
+  return String(v);
+}
+
+const LABEL: Record<Field, string> = { dtype: "element type", count: "element count", op: "operator", root: "root" };
+
+/** Every record has the same value in each of `fields` (reported against rank 0's). */
+export function agree(recs: readonly Rec[], what: string, fields: readonly Field[], countLabel = LABEL.count): void {
+  const r0 = recs[0]!;
+  for (const f of fields) {
+    for (const r of recs) {
+      if (r[f] !== r0[f]) {
+        const label = f === "count" ? countLabel : LABEL[f];
+        throw mismatch(what, `rank ${r.rank} has ${label} ${show(f, r[f])} but rank 0 has ${show(f, r0[f])}; every rank must pass the same ${label}`);
+      }
+    }
+  }
+}
+
+/** All records carry the same per-rank list at `extra[from … from+n)` (counts that every rank passes). */
+export function agreeList(recs: readonly Rec[], what: string, from: number, n: number, label: string): void {
+  const a = recs[0]!.extra;
+  for (const r of recs) {
+    for (let i = 0; i < n; i++) {
+      if (r.extra[from + i] !== a[from + i]) {
+        throw mismatch(what, `rank ${r.rank} passed ${label}[${i}] = ${r.extra[from + i]} but rank 0 passed ${a[from + i]}; every rank must pass the same ${label}`);
+      }
+    }
+  }
+}
+
+/** Sum of a list. */
+export function total(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i]!;
+  return s;
+}
+
+/** Exclusive prefix sums (n + 1 entries). */
+export function prefix(xs: ArrayLike<number>): number[] {
+  const out = [0];
+  for (let i = 0; i < xs.length; i++) out.push(out[i]! + xs[i]!);
+  return out;
+}
+
+/** Check that `count` blocks at `displs` fit in a buffer of `len` elements. */
+export function fits(counts: readonly number[], displs: readonly number[], len: number, what: string, buf: string): string | null {
+  for (let i = 0; i < counts.length; i++) {
+    if (counts[i]! > 0 && displs[i]! + counts[i]! > len) {
+      return `${what}: block ${i} (${counts[i]} elements at displacement ${displs[i]}) does not fit the ${len}-element ${buf}`;
+    }
+  }
+  return null;
+}

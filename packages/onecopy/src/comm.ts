@@ -1,0 +1,131 @@
+// The public communicator: point-to-point from @onecopy/rendezvous plus the collectives of
+// @onecopy/collectives as methods.
+import * as coll from "@onecopy/collectives";
+import { Communicator } from "@onecopy/rendezvous";
+import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
+
+export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
+
+type Counts = ArrayLike<number>;
+
+/**
+ * A communicator with MPI collectives. Every rank of the communicator must call the same
+ * collectives in the same order. Buffers are typed arrays (counts and displacements are in
+ * elements of the array's type) or raw bytes (Buffer, Uint8Array, DataView, ArrayBuffer).
+ * Ranks that disagree on element type, counts, operator or root all fail with `ERR_MISMATCH`
+ * (none hangs). Large collectives copy each byte once, straight between the ranks' buffers;
+ * buffers may be reused as soon as the returned promise settles.
+ */
+export class Comm extends Communicator {
+  protected override derive(ctx: string, group: readonly number[] | null): Comm {
+    return new Comm(this.runtime, ctx, group);
+  }
+
+  /** A new communicator with the same ranks whose messages never mix with this one's. Collective. */
+  override dup(): Promise<Comm> {
+    return super.dup() as Promise<Comm>;
+  }
+
+  /** Split into disjoint communicators by `color`, ordered by `key` (see {@link Communicator.split}). Collective. */
+  override split(color: number | null, key = 0): Promise<Comm | null> {
+    return super.split(color, key) as Promise<Comm | null>;
+  }
+
+  /** Resolve once every rank has entered the barrier (dissemination: ceil(log2 n) rounds). */
+  barrier(): Promise<void> {
+    return this.run(() => coll.barrier(this.transport));
+  }
+
+  /** Copy `buf` of rank `root` into `buf` of every rank (same type and length everywhere). */
+  bcast(buf: CollBuffer, root: number): Promise<void> {
+    return this.run(() => coll.bcast(this.transport, buf, root));
+  }
+
+  /**
+   * Combine every rank's `send` element-wise with `op` into `recv` at `root` (`recv` is ignored
+   * elsewhere and may be null). At the root, `send` may be {@link IN_PLACE}: the root's
+   * contribution is read from `recv`. A function `op(inout, input)` must be associative; it
+   * need not be commutative (contributions are combined in rank order, lower ranks in `inout`).
+   */
+  reduce(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, op: ReduceOp, root: number): Promise<void> {
+    return this.run(() => coll.reduce(this.transport, send, recv, op, root));
+  }
+
+  /** Combine every rank's `send` with `op` into every rank's `recv` (same length). `send` may be {@link IN_PLACE}. */
+  allreduce(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
+    return this.run(() => coll.allreduce(this.transport, send, recv, op));
+  }
+
+  /** Collect every rank's `send` (same length) into `recv` at `root`, in rank order. The root may pass {@link IN_PLACE} as `send`. */
+  gather(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, root: number): Promise<void> {
+    return this.run(() => coll.gather(this.transport, send, recv, root));
+  }
+
+  /** Collect rank i's `send` (counts[i] elements) into `recv` at displs[i] at `root` (counts/displs/recv are read at the root only). */
+  gatherv(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, root: number): Promise<void> {
+    return this.run(() => coll.gatherv(this.transport, send, recv, counts, displs, root));
+  }
+
+  /** Send block i of `send` at `root` to rank i's `recv` (every block recv.length elements). The root may pass {@link IN_PLACE} as `recv`. */
+  scatter(send: CollBuffer | null | undefined, recv: CollBuffer | InPlace, root: number): Promise<void> {
+    return this.run(() => coll.scatter(this.transport, send, recv, root));
+  }
+
+  /** Send counts[i] elements at displs[i] of `send` at `root` to rank i's `recv` (which must hold at least that many). */
+  scatterv(send: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, recv: CollBuffer | InPlace, root: number): Promise<void> {
+    return this.run(() => coll.scatterv(this.transport, send, counts, displs, recv, root));
+  }
+
+  /** Concatenate every rank's `send` (same length) by rank into every rank's `recv`. With {@link IN_PLACE}, rank i's block is already at its place in `recv`. */
+  allgather(send: CollBuffer | InPlace, recv: CollBuffer): Promise<void> {
+    return this.run(() => coll.allgather(this.transport, send, recv));
+  }
+
+  /** Rank i's `send` (counts[i] elements) lands at displs[i] in every rank's `recv`. Every rank passes the same counts. */
+  allgatherv(send: CollBuffer | InPlace, recv: CollBuffer, counts: Counts, displs: Counts): Promise<void> {
+    return this.run(() => coll.allgatherv(this.transport, send, recv, counts, displs));
+  }
+
+  /** Block j of rank i's `send` lands in block i of rank j's `recv` (n equal blocks each). `send` may be {@link IN_PLACE}. */
+  alltoall(send: CollBuffer | InPlace, recv: CollBuffer): Promise<void> {
+    return this.run(() => coll.alltoall(this.transport, send, recv));
+  }
+
+  /**
+   * Rank i's sendCounts[j] elements at sendDispls[j] land at recvDispls[i] in rank j's `recv`,
+   * whose recvCounts[i] must equal them. With {@link IN_PLACE} as `send`, the send counts and
+   * displacements are ignored (pass null) and the data comes from `recv`.
+   */
+  alltoallv(send: CollBuffer | InPlace, sendCounts: Counts | null | undefined, sendDispls: Counts | null | undefined, recv: CollBuffer, recvCounts: Counts, recvDispls: Counts): Promise<void> {
+    return this.run(() => coll.alltoallv(this.transport, send, sendCounts, sendDispls, recv, recvCounts, recvDispls));
+  }
+
+  /** Reduce `send` (n blocks of recv.length elements) with `op`; rank i gets block i. In place, `recv` holds all n blocks and the result lands at its start. */
+  reduceScatterBlock(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
+    return this.run(() => coll.reduceScatterBlock(this.transport, send, recv, op));
+  }
+
+  /** Reduce `send` (sum of recvCounts elements) with `op`; rank i gets recvCounts[i] elements. In place, the result lands at the start of `recv`. */
+  reduceScatter(send: CollBuffer | InPlace, recv: CollBuffer, recvCounts: Counts, op: ReduceOp): Promise<void> {
+    return this.run(() => coll.reduceScatter(this.transport, send, recv, recvCounts, op));
+  }
+
+  /** Inclusive prefix reduction: rank i gets send(0) ⊕ … ⊕ send(i). `send` may be {@link IN_PLACE}. */
+  scan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
+    return this.run(() => coll.scan(this.transport, send, recv, op));
+  }
+
+  /** Exclusive prefix reduction: rank i > 0 gets send(0) ⊕ … ⊕ send(i-1); rank 0's `recv` is left untouched. */
+  exscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
+    return this.run(() => coll.exscan(this.transport, send, recv, op));
+  }
+
+  /** Turn synchronous errors (a closed communicator) into rejections. */
+  private run(f: () => Promise<void>): Promise<void> {
+    try {
+      return f();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}
