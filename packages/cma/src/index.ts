@@ -36,3 +36,13 @@ export { cmaAvailability, enablePeerAccess, readPtraceScope, userNamespaceOf, ty
 export { publishProbeToken, probe, type ProbeToken, type ProbeResult } from "./probe.js";
 export { cmaDisabledReason, disableCma } from "./switch.js";
 export { allocBuffer, bufferBacking, transparentHugePages, type AllocOptions, type BufferBacking } from "./hugepages.js";
+export {
+  SHM_DIR,
+  createShmSegment,
+  openShmSegment,
+  unlinkShmSegment,
+  unmapShmSegment,
+  shmUnavailableReason,
+  yieldCpu,
+  type ShmSegment,
+} from "./shm-segment.js";

@@ -20,6 +20,7 @@ export interface Libc {
   munmap: NativeFn;
   madvise: NativeFn;
   getpid: NativeFn;
+  sched_yield: NativeFn;
 }
 
 let loaded: Libc | null | undefined;
@@ -71,6 +72,7 @@ function load(): Libc | null {
       munmap: lib.func("int munmap(void *addr, size_t length)"),
       madvise: lib.func("int madvise(void *addr, size_t length, int advice)"),
       getpid: lib.func("int getpid()"),
+      sched_yield: lib.func("int sched_yield()"),
     };
   } catch (err) {
     loadFailure = `the C library lacks process_vm_readv/process_vm_writev: ${(err as Error).message}`;

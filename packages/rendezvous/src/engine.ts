@@ -6,7 +6,8 @@
 // buffers into its own with process_vm_readv, then sends FIN; the sender's operation completes
 // only on FIN, and until then the engine holds the sender's buffers. Where the receiver may not
 // read the sender (probe failed, kill switch, a run-time CMA error) it sends PULL instead and
-// the sender streams the bytes over the socket (DATA).
+// the sender streams the bytes through the pair's shared-memory ring (shm/, PULL with s: 1), or
+// over the socket (DATA) when ONECOPY_TRANSPORT=socket or shared memory is unusable.
 import { allocBuffer, transfer, type CmaError } from "@onecopy/cma";
 import { ANY_SOURCE } from "./constants.js";
 import { copyViews, ioListOfViews, ViewWriter } from "./buffers.js";
@@ -15,7 +16,9 @@ import { ErrorCode, MessagingError } from "./errors.js";
 import { ContextQueues, matches, type Incoming, type PostedRecv, type ProbeWaiter, type RecvResult } from "./matching.js";
 import { Request } from "./request.js";
 import { cloneStats, emptyStats, type TransportStats } from "./stats.js";
-import type { Tunables } from "./tunables.js";
+import { readTransport, type Tunables } from "./tunables.js";
+import { ENV } from "./env.js";
+import { ShmPath, type ShmSend } from "./shm/shm-path.js";
 import { T, type Header, type PayloadSink } from "./wire.js";
 
 interface PendingSend {
@@ -57,6 +60,8 @@ export class Engine {
   readonly counters: TransportStats = emptyStats();
   /** Called once for the first run-time CMA failure that made a message fall back. */
   onCmaFallback: ((msg: string) => void) | null = null;
+  /** The shared-memory double-copy path and the choice of path for large messages. */
+  readonly shm: ShmPath;
 
   constructor(
     readonly rank: number,
@@ -64,6 +69,15 @@ export class Engine {
     readonly tunables: Tunables,
   ) {
     this.peers = new Array<Peer | null>(size).fill(null);
+    this.shm = new ShmPath(rank, readTransport(), tunables, this.counters, {
+      frame: (peer, h) => {
+        this.control(peer, h as Header);
+        peer.socket.uncork(); // a doorbell leaves now, not at the end of the tick: the ring is in use meanwhile
+      },
+      take: (peer, id) => this.takePull(peer.rank, id),
+      socket: (peer, s) => this.sendData(peer, s),
+      warn: (m) => this.onCmaFallback?.(m),
+    }, process.env[ENV.token] ?? "");
     // One timer holds the event loop open exactly while operations are pending; sockets are
     // unref'd, so a rank whose program is done exits on its own.
     this.keepAlive = setInterval(() => {}, 1 << 30);
@@ -324,7 +338,7 @@ export class Engine {
       p.req.reject(this.lostError(m.src, `receive from rank ${m.src}`));
       return;
     }
-    if (!peer.canRead || !m.iov) {
+    if (!this.shm.useCma(peer) || !m.iov) {
       this.pull(peer, m, views, done, p);
       return;
     }
@@ -370,7 +384,20 @@ export class Engine {
       finish,
       fail: (e) => p.req.reject(e),
     });
-    this.control(peer, { t: T.PULL, i: m.id });
+    this.control(peer, this.shm.requestShm(peer) ? { t: T.PULL, i: m.id, s: 1 } : { t: T.PULL, i: m.id });
+  }
+
+  /** The pulled receive waiting for message `id` from `src`, taken out of the table. */
+  private takePull(src: number, id: number): PendingPull | undefined {
+    const key = `${src}:${id}`;
+    const pl = this.pulls.get(key);
+    if (pl) this.pulls.delete(key);
+    return pl;
+  }
+
+  /** Stream a pulled message over the socket. */
+  private sendData(peer: Peer, s: ShmSend): void {
+    peer.send({ t: T.DATA, i: s.id, n: s.bytes }, s.views, (err) => s.done(err ?? undefined));
   }
 
   private control(peer: Peer, h: Header): void {
@@ -397,16 +424,24 @@ export class Engine {
         return null;
       }
       case T.PULL: {
-        const s = this.sends.get(h.i!);
+        const id = h.i!;
+        const s = this.sends.get(id);
         if (s) {
-          this.sends.delete(h.i!);
-          s.peer.send({ t: T.DATA, i: h.i, n: s.bytes }, s.views, (err) => {
+          // Held in `sends` until the bytes are out, so drainSends and peerGone see it.
+          const done = (err?: Error) => {
+            this.sends.delete(id);
             if (err) s.req.reject(this.lostError(peer.rank, `send to rank ${peer.rank}`));
             else s.req.resolve();
-          });
+          };
+          const job: ShmSend = { id, views: s.views, bytes: s.bytes, done };
+          if (h.s === 1) this.shm.send(peer, job);
+          else this.sendData(peer, job);
         }
         return null;
       }
+      case T.SHM:
+        this.shm.onFrame(peer, h);
+        return null;
       case T.DATA:
         return this.onData(peer, h);
       case T.BYE:
@@ -511,6 +546,7 @@ export class Engine {
       peer.streaming.fail(err(`receive from rank ${r}`));
       peer.streaming = null;
     }
+    this.shm.peerGone(peer, err(`receive from rank ${r}`));
     for (const [id, s] of this.sends) {
       if (s.peer === peer) {
         this.sends.delete(id);
@@ -567,6 +603,7 @@ export class Engine {
   }
 
   dispose(): void {
+    this.shm.dispose();
     clearInterval(this.keepAlive);
   }
 }

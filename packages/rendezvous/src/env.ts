@@ -15,4 +15,6 @@ export const ENV = {
   cma: "ONECOPY_CMA",
   /** Largest message sent eagerly (inline on the socket), in bytes. */
   eagerLimit: "ONECOPY_EAGER_LIMIT",
+  /** Transport of large messages: `cma` (default: CMA, shared memory where CMA is denied), `shm` or `socket`. */
+  transport: "ONECOPY_TRANSPORT",
 } as const;

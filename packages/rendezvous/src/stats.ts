@@ -7,7 +7,9 @@ export interface PathStats {
 /**
  * What this process moved, by path: `singleCopy` — copied by this process with
  * process_vm_readv/writev straight between user buffers; `eager` — received inline on a
- * socket; `fallback` — large messages received over the socket because CMA was unusable;
+ * socket; `fallback` — large messages received over the socket (DATA frames: ONECOPY_TRANSPORT=socket,
+ * or neither CMA nor shared memory usable); `shm` — large messages received through the pair's
+ * shared-memory ring (double copy; `cells` drained, `bells` doorbell frames this process sent);
  * `self` — messages to itself. `sent` counts messages/bytes this process sent (any path);
  * `control` counts protocol frames without payload (RTS, FIN, PULL).
  */
@@ -15,6 +17,7 @@ export interface TransportStats {
   singleCopy: PathStats & { calls: number };
   eager: PathStats;
   fallback: PathStats;
+  shm: PathStats & { cells: number; bells: number };
   self: PathStats;
   sent: PathStats;
   control: { messages: number };
@@ -25,6 +28,7 @@ export function emptyStats(): TransportStats {
     singleCopy: { messages: 0, bytes: 0, calls: 0 },
     eager: { messages: 0, bytes: 0 },
     fallback: { messages: 0, bytes: 0 },
+    shm: { messages: 0, bytes: 0, cells: 0, bells: 0 },
     self: { messages: 0, bytes: 0 },
     sent: { messages: 0, bytes: 0 },
     control: { messages: 0 },

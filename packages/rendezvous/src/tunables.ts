@@ -29,9 +29,44 @@ export const TUNABLES = {
     default: 60_000,
     doc: "How long start-up waits for every other rank to come up before failing with ERR_INIT.",
   },
+  shmCells: {
+    env: "ONECOPY_SHM_CELLS",
+    default: 8,
+    doc:
+      "Cells per direction of a rank pair's shared-memory ring (ONECOPY_TRANSPORT=shm, and pairs " +
+      "that cannot use CMA). The sender fills cells while the receiver drains earlier ones.",
+  },
+  shmCellSize: {
+    env: "ONECOPY_SHM_CELL_SIZE",
+    default: 128 * 1024,
+    doc: "Bytes per shared-memory cell (rounded up to a page). One segment per direction holds cells × cell size.",
+  },
+  shmSpinUs: {
+    env: "ONECOPY_SHM_SPIN_US",
+    default: 50,
+    doc:
+      "Microseconds a rank polls a stalled shared-memory ring mid-transfer before it sleeps and " +
+      "waits for the peer's doorbell frame on the socket. 0 = never poll (doorbell only).",
+  },
 } satisfies Record<string, Knob>;
 
 export type Tunables = { readonly [K in keyof typeof TUNABLES]: number };
+
+/** Transports of large messages (ONECOPY_TRANSPORT): `cma` is the default. */
+export const TRANSPORTS = ["cma", "shm", "socket"] as const;
+export type TransportName = (typeof TRANSPORTS)[number];
+
+/**
+ * The transport for large messages, from ONECOPY_TRANSPORT: `cma` (default) copies once with
+ * CMA and uses the shared-memory double copy for pairs that cannot; `shm` uses shared memory for
+ * every large message; `socket` streams them over the Unix socket.
+ */
+export function readTransport(env = process.env): TransportName {
+  const raw = env[ENV.transport];
+  if (raw === undefined || raw === "") return "cma";
+  if (!(TRANSPORTS as readonly string[]).includes(raw)) throw new RangeError(`${ENV.transport}=${raw} is not one of ${TRANSPORTS.join(", ")}`);
+  return raw as TransportName;
+}
 
 function parseBytes(name: string, raw: string): number {
   const m = /^\s*(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(raw);

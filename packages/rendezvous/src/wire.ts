@@ -15,6 +15,8 @@ export const T = {
   PULL: 4,
   DATA: 5,
   BYE: 6,
+  /** Shared-memory ring control: map offer/answer and doorbell (sub-op in `o`; shm/channel.ts). */
+  SHM: 7,
 } as const;
 
 /** A decoded header. Short keys: t type, c context, g tag, n payload/message bytes, i id. */
