@@ -51,7 +51,10 @@ export class Peer {
   }
 
   private corked = false;
-  private readonly flush = (): void => {
+
+  /** Write out what this tick has queued now (a shm doorbell must not wait for the tick's end). */
+  readonly flush = (): void => {
+    if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
   };

@@ -72,7 +72,7 @@ export class Engine {
     this.shm = new ShmPath(rank, readTransport(), tunables, this.counters, {
       frame: (peer, h) => {
         this.control(peer, h as Header);
-        peer.socket.uncork(); // a doorbell leaves now, not at the end of the tick: the ring is in use meanwhile
+        peer.flush(); // a doorbell leaves now, not at the end of the tick: the ring is in use meanwhile
       },
       take: (peer, id) => this.takePull(peer.rank, id),
       socket: (peer, s) => this.sendData(peer, s),
@@ -314,11 +314,8 @@ export class Engine {
     if (p.views) copyViews(src, p.views);
     else if (m.kind === "eager") data = m.data!;
     else copyViews(src, [(data = allocFor(m.bytes))]);
-    if (m.kind === "self") {
-      this.counters.self.messages++;
-      this.counters.self.bytes += m.bytes;
-      m.selfReq!.resolve();
-    }
+    this.count(m.src === this.rank ? this.counters.self : this.counters.eager, m.bytes);
+    m.selfReq?.resolve();
     p.req.resolve({ source: m.src, tag: m.tag, bytes: m.bytes, data });
   }
 
@@ -400,6 +397,16 @@ export class Engine {
     peer.send({ t: T.DATA, i: s.id, n: s.bytes }, s.views, (err) => s.done(err ?? undefined));
   }
 
+  /**
+   * Count a delivered message. Bytes are counted when they reach a receive, not when their
+   * frame arrives: one socket read can carry the next operation's frames too, and counting
+   * them early would charge them to the wrong operation.
+   */
+  private count(path: { messages: number; bytes: number }, bytes: number): void {
+    path.messages++;
+    path.bytes += bytes;
+  }
+
   private control(peer: Peer, h: Header): void {
     this.counters.control.messages++;
     peer.send(h);
@@ -455,8 +462,6 @@ export class Engine {
   private onEager(peer: Peer, h: Header): PayloadSink {
     const n = h.n!;
     const m: Incoming = { kind: "eager", src: peer.rank, ctx: h.c!, tag: h.g!, bytes: n };
-    this.counters.eager.messages++;
-    this.counters.eager.bytes += n;
     const p = this.q(m.ctx).takePosted(m.src, m.tag);
     if (!p) {
       // Unexpected: gather the payload, then match again (a receive may be posted meanwhile).
@@ -478,9 +483,10 @@ export class Engine {
       return DISCARD;
     }
     const views = p.views ?? [new Uint8Array(n)];
-    return this.streamInto(peer, views, p, () =>
-      p.req.resolve({ source: m.src, tag: m.tag, bytes: n, data: p.views ? undefined : views[0] }),
-    );
+    return this.streamInto(peer, views, p, () => {
+      this.count(this.counters.eager, n);
+      p.req.resolve({ source: m.src, tag: m.tag, bytes: n, data: p.views ? undefined : views[0] });
+    });
   }
 
   private onData(peer: Peer, h: Header): PayloadSink {
@@ -488,9 +494,10 @@ export class Engine {
     const pl = this.pulls.get(key);
     if (!pl) return DISCARD;
     this.pulls.delete(key);
-    this.counters.fallback.messages++;
-    this.counters.fallback.bytes += h.n!;
-    return this.streamInto(peer, pl.views, { req: { reject: pl.fail } }, pl.finish);
+    return this.streamInto(peer, pl.views, { req: { reject: pl.fail } }, () => {
+      this.count(this.counters.fallback, h.n!);
+      pl.finish();
+    });
   }
 
   /** A sink writing a payload into `views`; if the peer is lost midway, `p` is rejected. */

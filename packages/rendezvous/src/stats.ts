@@ -10,7 +10,8 @@ export interface PathStats {
  * socket; `fallback` — large messages received over the socket (DATA frames: ONECOPY_TRANSPORT=socket,
  * or neither CMA nor shared memory usable); `shm` — large messages received through the pair's
  * shared-memory ring (double copy; `cells` drained, `bells` doorbell frames this process sent);
- * `self` — messages to itself. `sent` counts messages/bytes this process sent (any path);
+ * `self` — messages to itself. Received bytes are counted when they reach a receive, so a
+ * snapshot taken right after an operation completes includes exactly what it received. `sent` counts messages/bytes this process sent (any path);
  * `control` counts protocol frames without payload (RTS, FIN, PULL).
  */
 export interface TransportStats {
