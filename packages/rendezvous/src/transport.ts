@@ -37,6 +37,7 @@ export interface CollectiveTransport {
 /** @internal */
 export function makeTransport(engine: Engine, ctx: string, group: readonly number[], rank: number): CollectiveTransport {
   let seq = 0;
+  const cma = engine.shm.transport === "cma";
   const world = (r: number) => group[r]!;
   const move = async (dir: "read" | "write", r: number, views: readonly Uint8Array[], remote: number[]) => {
     const w = world(r);
@@ -62,8 +63,10 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
     eagerLimit: engine.tunables.eagerLimit,
     isend: (views, bytes, dest, tag) => engine.isend(ctx, world(dest), tag, views, bytes),
     irecv: (views, capacity, source, tag) => engine.irecv(ctx, world(source), tag, views, capacity),
-    canRead: (r) => (r === rank ? cmaDisabledReason() === null : (engine.peers[world(r)]?.canRead ?? false)),
-    canBeRead: (r) => (r === rank ? cmaDisabledReason() === null : (engine.peers[world(r)]?.peerCanRead ?? false)),
+    // Only the cma transport copies directly; --transport shm|socket is honoured here too. The
+    // transport is job-wide, so both sides of a pair still agree.
+    canRead: (r) => cma && (r === rank ? cmaDisabledReason() === null : (engine.peers[world(r)]?.canRead ?? false)),
+    canBeRead: (r) => cma && (r === rank ? cmaDisabledReason() === null : (engine.peers[world(r)]?.peerCanRead ?? false)),
     ioList: (views, bytes) => ioListOfViews(views, bytes),
     read: (r, views, remote) => move("read", r, views, remote),
     write: (r, views, remote) => move("write", r, views, remote),
