@@ -5,8 +5,8 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, release } from "node:os";
 import { pathToFileURL } from "node:url";
-import { asyncDefaults, cmaAvailability, probe, publishProbeToken, readPtraceScope, transparentHugePages, userNamespaceOf } from "@onecopy/cma";
-import { TUNABLES } from "@onecopy/rendezvous";
+import { asyncDefaults, cmaAvailability, probe, publishProbeToken, readPtraceScope, shmUnavailableReason, transparentHugePages, userNamespaceOf } from "@onecopy/cma";
+import { readTransport, TUNABLES } from "@onecopy/rendezvous";
 
 const require = createRequire(import.meta.url);
 
@@ -64,6 +64,10 @@ export function infoText(): string {
     `  Yama ptrace_scope:   ${scope === null ? "not present" : scope}`,
     `  user namespace:      ${userNamespaceOf() ?? "unknown"}`,
     `  transparent huge pages: ${transparentHugePages() ?? "not present"} (allocBuffer asks for them with madvise)`,
+    "",
+    "Transport",
+    `  ONECOPY_TRANSPORT:   ${readTransport()} (cma: single copy where the pair allows it; shm: shared-memory double copy; socket: bytes over the socket)`,
+    `  shared memory:       ${shmUnavailableReason() ?? "usable (/dev/shm) — the fallback for pairs without CMA"}`,
     "",
     "Tunables (environment variable = current value; default)",
   ];

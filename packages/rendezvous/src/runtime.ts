@@ -150,7 +150,7 @@ function reportReadFailures(world: World, warn: (m: string) => void): void {
           .map(([reader, owner, why]) => `  rank ${reader} cannot read rank ${owner}: ${why}`)
           .join("\n");
         warn(
-          `onecopy: warning: single copy (CMA) is unavailable for ${all.length} of ${pairs} directed rank pairs; large messages between them go through the socket fallback.\n${shown}${all.length > 3 ? `\n  … and ${all.length - 3} more` : ""}`,
+          `onecopy: warning: single copy (CMA) is unavailable for ${all.length} of ${pairs} directed rank pairs; large messages between them take the shared-memory double copy instead (or the socket where shared memory is unusable).\n${shown}${all.length > 3 ? `\n  … and ${all.length - 3} more` : ""}`,
         );
       });
   }

@@ -2,6 +2,7 @@
 // spawning, output, the first-failure / timeout / signal teardown, and cleanup.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import { removeJobSegments } from "@onecopy/rendezvous";
 import { createJobDir, removeJobDir } from "./jobdir.js";
 import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
 import { OutputSink, RankStreamReader } from "./output.js";
@@ -262,7 +263,13 @@ class Job {
   /** Last resort when the launcher process exits while ranks still run: kill them, remove the dir. */
   private emergencyCleanup(): void {
     for (const st of this.ranks) signalGroup(st.pid, "SIGKILL");
+    this.removeJobFiles();
+  }
+
+  /** The job directory and any shared-memory segment a killed rank could not unlink. */
+  private removeJobFiles(): void {
     removeJobDir(this.ctx.jobDir);
+    removeJobSegments(this.ctx.token);
   }
 
   private finish(): void {
@@ -272,7 +279,7 @@ class Job {
     process.off("exit", this.exitHandler);
     this.sinks.stdout?.close();
     this.sinks.stderr?.close();
-    removeJobDir(this.ctx.jobDir);
+    this.removeJobFiles();
     const ranks: RankResult[] = this.ranks.map((st) => ({
       rank: st.rank,
       pid: st.pid,
