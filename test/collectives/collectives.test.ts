@@ -73,6 +73,12 @@ describe("collectives battery", () => {
     });
   }
 
+  it("honours --transport shm: no single copy even where CMA is allowed, same results", { timeout: 160_000 }, async () => {
+    const all = await battery(3, 270, 32, { ONECOPY_TRANSPORT: "shm" });
+    expect(all.flatMap((s) => s.failures)).toEqual([]);
+    checkAccounting(all, false);
+  });
+
   it("the battery over the socket fallback (ONECOPY_CMA=0, ONECOPY_TRANSPORT=socket) on 3 ranks", { timeout: 160_000 }, async () => {
     const all = await battery(3, 250, 64, { ONECOPY_CMA: "0", ONECOPY_TRANSPORT: "socket" });
     expect(all.flatMap((s) => s.failures)).toEqual([]);
