@@ -1,5 +1,6 @@
 // Point-to-point messaging between real rank processes started by the real launcher.
 import { describe, expect, it } from "vitest";
+import { TUNABLES } from "onecopy";
 import { alive, existsSync, explain, fixture, runJob } from "../kit/job.js";
 
 const script = (name: string) => fixture(import.meta.url, name);
@@ -13,7 +14,7 @@ interface SizeReport {
   shm: number;
 }
 
-const EAGER = 32 * 1024;
+const EAGER = TUNABLES.eagerLimit.default;
 // Bytes a receiver takes by rendezvous in sizes.ts: eager+1, 1 MiB, 64 MiB; plus the 3 MiB
 // gathered message for rank 1.
 const LARGE = (1 << 20) + (64 << 20);
