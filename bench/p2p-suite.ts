@@ -1,11 +1,14 @@
 // The point-to-point suite: bench/p2p.ts (osu_latency, osu_bw, osu_bibw) over every transport,
 // next to the baselines, with ratios, a JSON file and an SVG chart.
 //
-//   node bench/run.js p2p-suite [--quick]          (or: node --import tsx bench/p2p-suite.ts …)
+//   node bench/run.js p2p-suite [--quick]          (or: node --import { TUNABLES } from "onecopy";
+import tsx bench/p2p-suite.ts …)
 //     --transport cma,shm,socket   transports to run (default all; shm is skipped if the runtime
 //                                  does not support it yet)
 //     --runs N   launches per configuration (default 3, quick 1); --reps N   sweeps per launch
 //     --no-huge --no-ipc --no-raw --no-eager   leave parts out
+//     --ompi     add Open MPI (osu_lite under mpirun, CMA and no-single-copy modes) as columns;
+//                without Open MPI installed, explains how to install it (bench/openmpi.ts)
 //
 // Columns:
 //   onecopy           single copy (CMA), default settings
@@ -32,6 +35,7 @@ import { launch, type TransportName } from "onecopy/launcher";
 import { measureIpc, type IpcResult } from "./ipc-baseline.js";
 import { measureRawCma, type RawCmaResult } from "./lib/raw-cma.js";
 import { formatBytes, lineChart, type Series } from "./lib/svg-chart.js";
+import { checkOpenMpi, measureOpenMpi, mergeOmpi, setupOpenMpi, type OmpiResult, type OmpiRun } from "./openmpi.js";
 import type { P2PReport, P2PResult } from "./p2p.js";
 
 const KiB = 1024;
@@ -119,6 +123,18 @@ if (!argv.includes("--no-eager") && transports.includes("cma")) {
   eager.push({ name: "eager-low", label: `eager limit ${formatBytes(EAGER_LOW)}`, eagerLimit: EAGER_LOW, args: ea });
   eager.push({ name: "eager-high", label: `eager limit ${formatBytes(EAGER_HIGH)}`, eagerLimit: EAGER_HIGH, args: ea });
 }
+
+// --- --ompi: Open MPI columns (bench/openmpi.ts) ---------------------------------------------
+const ompiSetup = argv.includes("--ompi") ? setupOpenMpi({ hugepages: !argv.includes("--no-huge") }) : null;
+const ompiModes = ompiSetup?.available ? ompiSetup.modes : [];
+const ompi = new Map<string, OmpiResult[]>(); // mode name → results merged over runs
+const ompiRuns: OmpiRun[] = [];
+if (ompiSetup && !ompiSetup.available) {
+  skipped.ompi = ompiSetup.reason.split("\n")[0]!;
+  console.log(`\n--ompi: ${ompiSetup.reason}\n\n${ompiSetup.help}\n`);
+}
+const ompiCell = (mode: string, bench: string, size: number) => cellOf(ompi.get(mode)?.find((r) => r.bench === bench && r.size === size)?.samples ?? []);
+// --- end --ompi ------------------------------------------------------------------------------
 
 // ------------------------------------------------------------------------------------ runs
 const reports = new Map<string, P2PReport[]>();
@@ -237,6 +253,15 @@ for (let run = 0; run < runs; run++) {
     const r = await measureIpc({ sizes, reps, targetMs, warmupMs, onProgress: (m) => progress(`  ${m}`) });
     ipc = merge(ipc, r, (a, b) => a.bench === b.bench && a.size === b.size);
   }
+  for (const mode of ompiModes) {
+    // --ompi
+    await waitQuiet(quick ? 1000 : 15_000);
+    progress(`${mode.label} (bench/native/osu_lite.c under mpirun) run ${run + 1}/${runs}`);
+    const r = await measureOpenMpi(ompiSetup as Extract<typeof ompiSetup, { available: true }>, mode, { sizes, reps, targetMs, warmupMs, timeoutMs: quick ? 120_000 : 900_000 });
+    ompiRuns.push(r);
+    if (r.ok) ompi.set(mode.name, mergeOmpi(ompi.get(mode.name) ?? [], r.results));
+    else failures.push({ config: mode.name, run, message: r.message ?? "failed", stderr: r.stderr.slice(-2000) });
+  }
 }
 const loadDuring = loadavg();
 
@@ -274,12 +299,14 @@ function p2pCell(config: string, bench: string, size: number): Cell | undefined 
   );
 }
 
+const ompiNotes = ompiSetup?.available ? checkOpenMpi(ompiSetup, ompiRuns) : []; // --ompi
 const ipcCell = (bench: string, size: number) => cellOf(ipc?.find((r) => r.bench === bench && r.size === size)?.samples ?? []);
 const rawCell = (which: typeof raw, size: number) => cellOf(which?.results.find((r) => r.size === size)?.samples ?? []);
 
 /** Column name → cell getter, per benchmark. */
 function columns(bench: "latency" | "bw" | "bibw"): Array<[string, (size: number) => Cell | undefined]> {
   const cols: Array<[string, (size: number) => Cell | undefined]> = main.map((c) => [c.name === "cma" ? "onecopy" : c.name === "cma-huge" ? "onecopy huge" : c.name, (s: number) => p2pCell(c.name, bench, s)]);
+  if (bench !== "bibw") for (const m of ompiModes) if (ompi.has(m.name)) cols.push([m.label, (s) => ompiCell(m.name, bench, s)]); // --ompi
   if (ipc && bench !== "bibw") cols.push(["node IPC", (s) => ipcCell(bench, s)]);
   if (bench === "bw") {
     if (raw) cols.push(["raw cma", (s) => rawCell(raw, s)]);
@@ -332,6 +359,8 @@ out(
 out(`medians of ${runs} run(s) × ${reps} sweep(s), every column (and baseline) measured in each run; ± = half the min–max spread, % of median`);
 for (const [k, why] of Object.entries(skipped)) out(`skipped ${k}: ${why}`);
 for (const n of pathNotes) out(`PATH CHECK: ${n}`);
+if (ompiSetup?.available) out(`Open MPI ${ompiSetup.version} (--ompi): ${ompiSetup.common.join(" ")}; ${ompiModes.map((m) => `${m.label}: ${m.mca.join(" ")}${m.hugepages ? " + huge-page buffers" : ""}`).join("; ")}`);
+for (const n of ompiNotes) out(`Open MPI ${n}`);
 out();
 
 // Latency.
@@ -364,6 +393,24 @@ const BARS = { raw: { min: MiB, bar: 0.85 }, fallback: { min: 4 * MiB, bar: 4 },
   table(
     `Bandwidth (MB/s = 1e6 B/s; osu_bw, window 64, ≤ 256 MiB per window; IPC ≤ 64 MiB per window). 1c = onecopy. Bars: 1c/raw ≥ ${BARS.raw.bar} from 1 MiB, 1c/socket ≥ ${BARS.fallback.bar} from 4 MiB, 1c/IPC ≥ ${BARS.ipc.bar} from 1 MiB`,
     head,
+    rows,
+  );
+}
+
+// --ompi: onecopy against Open MPI, as ratios (both measured in the same runs).
+if (ompi.size > 0) {
+  const r = (x: number | undefined) => fmtRatio(x);
+  const rows = sizes.map((s) => [
+    formatBytes(s),
+    r(ratio(p2pCell("cma", "latency", s), ompiCell("ompi-cma", "latency", s))),
+    r(ratio(p2pCell("cma", "latency", s), ompiCell("ompi-nosc", "latency", s))),
+    r(ratio(p2pCell("cma", "bw", s), ompiCell("ompi-cma", "bw", s))),
+    r(ratio(p2pCell("cma", "bw", s), ompiCell("ompi-nosc", "bw", s))),
+    r(ratio(p2pCell("cma-huge", "bw", s), ompiCell("ompi-cma-huge", "bw", s))),
+  ]);
+  table(
+    "onecopy vs Open MPI (same runs). lat: onecopy latency / Open MPI's (> 1: onecopy slower); bw: onecopy bandwidth / Open MPI's (> 1: onecopy faster)",
+    ["size", "lat 1c/cma", "lat 1c/nosc", "bw 1c/cma", "bw 1c/nosc", "bw huge/cma-huge"],
     rows,
   );
 }
@@ -419,7 +466,7 @@ if (eager.length === 2 && reports.has("eager-low") && reports.has("eager-high"))
     rows,
   );
   out(
-    `Crossover: rendezvous single copy has lower latency from ${latX === null ? "no measured size (≤ 256 KiB)" : formatBytes(latX)} upward, higher bandwidth from ${bwX === null ? "no measured size (≤ 256 KiB)" : formatBytes(bwX)} upward (current default eager limit: 32 KiB).`,
+    `Crossover: rendezvous single copy has lower latency from ${latX === null ? "no measured size (≤ 256 KiB)" : formatBytes(latX)} upward, higher bandwidth from ${bwX === null ? "no measured size (≤ 256 KiB)" : formatBytes(bwX)} upward (current default eager limit: ${formatBytes(TUNABLES.eagerLimit.default)}).`,
   );
   out();
   eagerSummary = { low: EAGER_LOW, high: EAGER_HIGH, sizes: eagerSizes, latencyRatioHighOverLow: latRatio, bwRatioLowOverHigh: bwRatio, latencyCrossover: latX, bwCrossover: bwX };
@@ -433,6 +480,10 @@ const headline = {
 out(
   `Small-message latency: 1 B ${fmtVal(headline.latency1B.onecopy, "us")} µs, 8 B ${fmtVal(headline.latency8B.onecopy, "us")} µs (child_process IPC: ${fmtVal(headline.latency1B.ipc, "us")} / ${fmtVal(headline.latency8B.ipc, "us")} µs)`,
 );
+if (ompi.size > 0)
+  out(
+    `Open MPI small-message latency: 1 B ${fmtVal(ompiCell("ompi-cma", "latency", 1), "us")} µs (cma) / ${fmtVal(ompiCell("ompi-nosc", "latency", 1), "us")} µs (no single copy), 8 B ${fmtVal(ompiCell("ompi-cma", "latency", 8), "us")} / ${fmtVal(ompiCell("ompi-nosc", "latency", 8), "us")} µs`,
+  );
 for (const f of failures) out(`FAILED: ${f.config} run ${f.run + 1}: ${f.message}${f.stderr ? `\n${f.stderr}` : ""}`);
 const took = (performance.now() - t0) / 1000;
 out(`took ${took.toFixed(1)} s`);
@@ -454,6 +505,7 @@ const chartSeries = (bench: "latency" | "bw"): Series[] => {
       });
   };
   for (const c of main) add(c.label, (s) => p2pCell(c.name, bench, s), sizes);
+  for (const m of ompiModes) add(m.label, (s) => ompiCell(m.name, bench, s), sizes); // --ompi
   if (ipc) add("node child_process IPC (advanced)", (s) => ipcCell(bench, s), sizes);
   if (bench === "bw") {
     if (raw) add("raw CMA readSync (wire speed)", (s) => rawCell(raw, s), rawSizes, true);
@@ -516,6 +568,7 @@ writeFileSync(
       rawCma: raw,
       rawCmaHuge: rawHuge,
       ipc,
+      openmpi: ompiSetup && { ...ompiSetup, notes: ompiNotes, runs: ompiRuns }, // --ompi
       table: lines,
       durationS: took,
     },
