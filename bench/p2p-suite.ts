@@ -1,8 +1,7 @@
 // The point-to-point suite: bench/p2p.ts (osu_latency, osu_bw, osu_bibw) over every transport,
 // next to the baselines, with ratios, a JSON file and an SVG chart.
 //
-//   node bench/run.js p2p-suite [--quick]          (or: node --import { TUNABLES } from "onecopy";
-import tsx bench/p2p-suite.ts …)
+//   node bench/run.js p2p-suite [--quick]          (or: node --import tsx bench/p2p-suite.ts …)
 //     --transport cma,shm,socket   transports to run (default all; shm is skipped if the runtime
 //                                  does not support it yet)
 //     --runs N   launches per configuration (default 3, quick 1); --reps N   sweeps per launch
@@ -24,6 +23,7 @@ import tsx bench/p2p-suite.ts …)
 // Every cell is the median over runs × reps samples; the JSON keeps every sample, and the
 // terminal shows the spread as ±(max−min)/2 in % of the median. Configurations are interleaved
 // run by run, so slow phases of a noisy VM spread over all of them.
+import { TUNABLES } from "onecopy";
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, loadavg, release, tmpdir } from "node:os";
