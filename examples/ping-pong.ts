@@ -3,7 +3,7 @@
  *
  * Rank 0 sends a message to rank 1, which sends it straight back; half the round trip is the
  * one-way time. Small messages travel eagerly inline on the socket; above the eager limit
- * (64 KiB) the receiver copies them once, straight out of the sender's buffer
+ * (32 KiB) the receiver copies them once, straight out of the sender's buffer
  * (process_vm_readv). The last column says which path each size took, from comm.stats().
  * Both sides check the bytes they received; ranks other than 0 and 1 only wait.
  *

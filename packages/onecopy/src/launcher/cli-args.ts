@@ -75,7 +75,7 @@ Environment of every rank (set by the launcher):
 
 Tuning (set in the launcher's environment or with --env; options above take precedence):
   ONECOPY_CMA             0 disables single-copy (Cross Memory Attach) transfers (default 1)
-  ONECOPY_EAGER_LIMIT     largest message sent inline on the socket, bytes (default 64KiB)
+  ONECOPY_EAGER_LIMIT     largest message sent inline on the socket, bytes (default 32KiB)
   ONECOPY_TRANSPORT       force a transport: ${TRANSPORTS.join(" | ")}
   ONECOPY_CMA_ASYNC_MIN   copies of at least this many bytes run on worker threads instead of
                           blocking the event loop (default 4194304)
