@@ -2,12 +2,12 @@
 // every rank reads each peer's block straight from the peer's buffer into its own receive
 // buffer, peers visited in shifted order (step k: rank r reads rank r+k, so each source has one
 // reader per step), then a closing handshake frees the buffers. n·(n-1)·B bytes, each copied once.
-import { ErrorCode, MessagingError, type CollectiveTransport } from "@onecopy/rendezvous";
-import { argError, dataOf, intList, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
+import type { CollectiveTransport } from "@onecopy/rendezvous";
+import { argError, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
 import { exchange, KIND, mismatch, type Rec } from "./descriptors.js";
 import { expose, finishDirect, readFrom, serveRead, settleAll, shifted, takeTags } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, agreeList, fits } from "./validate.js";
+import { agree, agreeList, blockLayout } from "./validate.js";
 
 interface Plan {
   recv: Data;
@@ -68,10 +68,7 @@ export function allgatherv(t: CollectiveTransport, send: CollBuffer | InPlace, r
   const me = t.rank;
   return run(t, "allgatherv", KIND.allgatherv, () => {
     const r = dataOf(recv, "allgatherv receive buffer");
-    const c = intList(counts, n, "allgatherv counts");
-    const d = intList(displs, n, "allgatherv displs");
-    const bad = fits(c, d, r.count, "allgatherv", "receive buffer");
-    if (bad) throw new MessagingError(ErrorCode.INVALID_ARG, bad);
+    const { counts: c, displs: d } = blockLayout("allgatherv", counts, displs, n, r.count, ["counts", "displs"], "receive buffer");
     const s = send === IN_PLACE ? null : dataOf(send, "allgatherv send buffer");
     if (s && s.count !== c[me]) throw argError("allgatherv", `the send buffer has ${s.count} elements but counts[${me}] is ${c[me]}`);
     if (s && s.dtype !== r.dtype) throw argError("allgatherv", "the send and receive buffers have different element types");

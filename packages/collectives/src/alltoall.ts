@@ -3,12 +3,12 @@
 // shifted order (step k: rank r reads rank r+k, so each source has exactly one reader per
 // step), then a closing handshake frees the send buffers. n·(n-1)·B bytes, each copied once.
 // In place, the receive buffer is first copied locally so peers read a stable copy.
-import { ErrorCode, MessagingError, type CollectiveTransport } from "@onecopy/rendezvous";
-import { argError, dataOf, intList, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
+import type { CollectiveTransport } from "@onecopy/rendezvous";
+import { argError, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
 import { exchange, KIND, mismatch } from "./descriptors.js";
 import { expose, finishDirect, readFrom, serveRead, settleAll, shifted, takeTags } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, fits } from "./validate.js";
+import { agree, blockLayout } from "./validate.js";
 
 interface Plan {
   send: Data;
@@ -88,16 +88,10 @@ export function alltoallv(
   const n = t.size;
   return run(t, "alltoallv", KIND.alltoallv, () => {
     const r = dataOf(recv, "alltoallv receive buffer");
-    const rc = intList(recvCounts, n, "alltoallv recvCounts");
-    const rd = intList(recvDispls, n, "alltoallv recvDispls");
-    const bad = fits(rc, rd, r.count, "alltoallv", "receive buffer");
-    if (bad) throw new MessagingError(ErrorCode.INVALID_ARG, bad);
+    const { counts: rc, displs: rd } = blockLayout("alltoallv", recvCounts, recvDispls, n, r.count, ["recvCounts", "recvDispls"], "receive buffer");
     if (send === IN_PLACE) return { send: { ...r, bytes: r.bytes.slice() }, recv: r, sc: rc, sd: rd, rc, rd };
     const s = dataOf(send, "alltoallv send buffer");
-    const sc = intList(sendCounts, n, "alltoallv sendCounts");
-    const sd = intList(sendDispls, n, "alltoallv sendDispls");
-    const bad2 = fits(sc, sd, s.count, "alltoallv", "send buffer");
-    if (bad2) throw new MessagingError(ErrorCode.INVALID_ARG, bad2);
+    const { counts: sc, displs: sd } = blockLayout("alltoallv", sendCounts, sendDispls, n, s.count, ["sendCounts", "sendDispls"], "send buffer");
     if (s.dtype !== r.dtype) throw argError("alltoallv", "the send and receive buffers have different element types");
     return { send: s, recv: r, sc, sd, rc, rd };
   });

@@ -2,12 +2,12 @@
 // root reads each rank's block straight out of that rank's send buffer into its receive buffer
 // (process_vm_readv), `fanout` at a time; each source has one reader, and hears "done" from
 // the root once its buffer is free again. (n-1)·B bytes, each copied once.
-import { ErrorCode, MessagingError, type CollectiveTransport } from "@onecopy/rendezvous";
-import { argError, checkRoot, dataOf, intList, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
+import type { CollectiveTransport } from "@onecopy/rendezvous";
+import { argError, checkRoot, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
 import { exchange, KIND, mismatch, type Rec } from "./descriptors.js";
 import { bounded, expect, expose, notify, readFrom, takeTags } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, fits } from "./validate.js";
+import { agree, blockLayout } from "./validate.js";
 
 interface Plan {
   send: Data | null; // null: root in place
@@ -101,10 +101,7 @@ export function gatherv(
     const s = send === IN_PLACE ? null : dataOf(send, "gatherv send buffer");
     if (!isRoot) return { send: s, recv: null, counts: [], displs: [] };
     const r = dataOf(recv, "gatherv receive buffer (at the root)");
-    const c = intList(counts, n, "gatherv counts");
-    const d = intList(displs, n, "gatherv displs");
-    const bad = fits(c, d, r.count, "gatherv", "receive buffer");
-    if (bad) throw new MessagingError(ErrorCode.INVALID_ARG, bad);
+    const { counts: c, displs: d } = blockLayout("gatherv", counts, displs, n, r.count, ["counts", "displs"], "receive buffer");
     if (s && s.count !== c[root]) throw argError("gatherv", `the root sends ${s.count} elements but counts[${root}] is ${c[root]}`);
     if (s && s.dtype !== r.dtype) throw argError("gatherv", "the root's send and receive buffers have different element types");
     return { send: s, recv: r, counts: c, displs: d };

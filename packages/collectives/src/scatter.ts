@@ -2,12 +2,12 @@
 // the root writes each rank's block straight into that rank's receive buffer
 // (process_vm_writev), `fanout` at a time, then tells the rank; every target has exactly one
 // writer and nobody piles reads onto the root. (n-1)·B bytes, each copied once.
-import { ErrorCode, MessagingError, type CollectiveTransport } from "@onecopy/rendezvous";
-import { argError, checkRoot, dataOf, intList, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
+import type { CollectiveTransport } from "@onecopy/rendezvous";
+import { argError, checkRoot, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
 import { exchange, F_IN_PLACE, KIND, mismatch, type Rec } from "./descriptors.js";
 import { bounded, expect, expose, notify, serveWrite, takeTags, writeTo } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, fits } from "./validate.js";
+import { agree, blockLayout } from "./validate.js";
 
 interface Plan {
   send: Data | null; // root only
@@ -97,10 +97,7 @@ export function scatterv(
     const r = recv === IN_PLACE ? null : dataOf(recv, "scatterv receive buffer");
     if (!isRoot) return { send: null, recv: r, counts: [], displs: [] };
     const s = dataOf(send, "scatterv send buffer (at the root)");
-    const c = intList(counts, n, "scatterv counts");
-    const d = intList(displs, n, "scatterv displs");
-    const bad = fits(c, d, s.count, "scatterv", "send buffer");
-    if (bad) throw new MessagingError(ErrorCode.INVALID_ARG, bad);
+    const { counts: c, displs: d } = blockLayout("scatterv", counts, displs, n, s.count, ["counts", "displs"], "send buffer");
     if (r && r.dtype !== s.dtype) throw argError("scatterv", "the root's send and receive buffers have different element types");
     return { send: s, recv: r, counts: c, displs: d };
   }, (recs) => {

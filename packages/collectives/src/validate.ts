@@ -1,6 +1,7 @@
 // Cross-rank checks on the exchanged records. Every rank runs them on the same records, so
 // every rank reports the same mismatch in the same step.
-import { dtypeName } from "./datatypes.js";
+import { ErrorCode, MessagingError } from "@onecopy/rendezvous";
+import { dtypeName, intList } from "./datatypes.js";
 import { mismatch, type Rec } from "./descriptors.js";
 import { opName } from "./ops.js";
 
@@ -53,12 +54,25 @@ export function prefix(xs: ArrayLike<number>): number[] {
   return out;
 }
 
-/** Check that `count` blocks at `displs` fit in a buffer of `len` elements. */
-export function fits(counts: readonly number[], displs: readonly number[], len: number, what: string, buf: string): string | null {
-  for (let i = 0; i < counts.length; i++) {
-    if (counts[i]! > 0 && displs[i]! + counts[i]! > len) {
-      return `${what}: block ${i} (${counts[i]} elements at displacement ${displs[i]}) does not fit the ${len}-element ${buf}`;
+/**
+ * Validate a v-collective's per-rank `counts` and `displs` (their names in the API are
+ * `names`) and check that every block fits the `len`-element buffer `buf`.
+ */
+export function blockLayout(
+  what: string,
+  counts: unknown,
+  displs: unknown,
+  n: number,
+  len: number,
+  names: readonly [string, string],
+  buf: string,
+): { counts: number[]; displs: number[] } {
+  const c = intList(counts, n, `${what} ${names[0]}`);
+  const d = intList(displs, n, `${what} ${names[1]}`);
+  for (let i = 0; i < n; i++) {
+    if (c[i]! > 0 && d[i]! + c[i]! > len) {
+      throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: block ${i} (${c[i]} elements at displacement ${d[i]}) does not fit the ${len}-element ${buf}`);
     }
   }
-  return null;
+  return { counts: c, displs: d };
 }
