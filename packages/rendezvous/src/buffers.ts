@@ -24,16 +24,20 @@ function viewOf(item: unknown, index: number, what: string): Uint8Array {
   if (isBufferLike(item)) return new Uint8Array(item as ArrayBuffer);
   if (item !== null && typeof item === "object" && isBufferLike((item as BufferSlice).buffer)) {
     const s = item as BufferSlice;
-    const base = viewOf(s.buffer, index, what);
+    // One view per slice, straight onto the backing store (lists can hold thousands of slices).
+    const b = s.buffer;
+    const isView = ArrayBuffer.isView(b);
+    const start = isView ? b.byteOffset : 0;
+    const size = b.byteLength;
     const offset = s.offset ?? 0;
-    const length = s.length ?? base.byteLength - offset;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > base.byteLength) {
+    const length = s.length ?? size - offset;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
       throw new MessagingError(
         ErrorCode.INVALID_BUFFER,
-        `${what}: piece ${index} asks for ${length} bytes at offset ${offset} of a ${base.byteLength}-byte buffer`,
+        `${what}: piece ${index} asks for ${length} bytes at offset ${offset} of a ${size}-byte buffer`,
       );
     }
-    return base.subarray(offset, offset + length);
+    return new Uint8Array(isView ? b.buffer : (b as ArrayBuffer), start + offset, length);
   }
   throw new MessagingError(
     ErrorCode.INVALID_BUFFER,
@@ -78,10 +82,13 @@ export class ViewWriter {
 
   write(chunk: Uint8Array): void {
     let src = 0;
-    while (src < chunk.byteLength) {
+    const n = chunk.byteLength;
+    while (src < n) {
       const dst = this.views[this.index]!;
-      const take = Math.min(dst.byteLength - this.offset, chunk.byteLength - src);
-      dst.set(chunk.subarray(src, src + take), this.offset);
+      const take = Math.min(dst.byteLength - this.offset, n - src);
+      if (take === n) dst.set(chunk, this.offset); // the whole chunk: no subarray needed
+      else if (take <= 64) for (let i = 0; i < take; i++) dst[this.offset + i] = chunk[src + i]!; // tiny pieces: no allocation
+      else dst.set(chunk.subarray(src, src + take), this.offset);
       src += take;
       this.offset += take;
       this.written += take;

@@ -2,7 +2,7 @@
 import { Packr } from "msgpackr";
 import { allocBuffer } from "@onecopy/cma";
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
-import { viewsOf, type MessageData } from "./buffers.js";
+import { copyViews, viewsOf, type MessageData } from "./buffers.js";
 import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
@@ -156,7 +156,12 @@ export class Communicator {
     const t = this.checkTag(tag, "isend", false);
     const { views, bytes } = viewsOf(data, "isend data");
     if (d === PROC_NULL) return completed<void>(undefined);
-    return this.engine.isend(this.ctx, d, t, views, bytes);
+    return this.engine.isend(this.ctx, d, t, this.tinyPieces(views, bytes) ? [packed(views, bytes)] : views, bytes);
+  }
+
+  /** Many small pieces travel packed: see the `packBelow` tunable. */
+  private tinyPieces(views: readonly Uint8Array[], bytes: number): boolean {
+    return views.length > 1 && bytes < views.length * this.engine.tunables.packBelow;
   }
 
   /** Send `data` to `dest`; resolves when `data` may be reused. */
@@ -174,7 +179,19 @@ export class Communicator {
     const t = this.checkTag(tag, "irecv", true);
     const { views, bytes } = viewsOf(data, "irecv data");
     if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
-    return this.status(this.engine.irecv(this.ctx, s, t, views, bytes));
+    if (!this.tinyPieces(views, bytes)) return this.status(this.engine.irecv(this.ctx, s, t, views, bytes));
+    // Receive contiguously, then scatter into the pieces.
+    const staging = new Uint8Array(bytes);
+    const inner = this.engine.irecv(this.ctx, s, t, [staging], bytes);
+    const out = new Request<Status>();
+    inner.wait().then(
+      (r) => {
+        copyViews([staging.subarray(0, r.bytes)], views);
+        out.resolve({ source: this.localRank(r.source), tag: r.tag, bytes: r.bytes });
+      },
+      (e: Error) => out.reject(e),
+    );
+    return out;
   }
 
   /** Receive into `data`; resolves with `{ source, tag, bytes }`. */
@@ -347,6 +364,13 @@ export class Communicator {
 
 /** Context of the world communicator. */
 export const WORLD_CTX = "w";
+
+/** The pieces copied into one contiguous buffer. */
+function packed(views: readonly Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  copyViews(views, [out]);
+  return out;
+}
 
 function completed<T>(value: T): Request<T> {
   const r = new Request<T>();

@@ -28,6 +28,16 @@ export const TUNABLES = {
       "Bytes of eager messages a rank buffers before any receive matches them. Past it the rank " +
       "stops reading from the sending peer (backpressure) until receives drain the queue.",
   },
+  packBelow: {
+    env: "ONECOPY_PACK_BELOW",
+    default: 1024,
+    doc:
+      "A message of several pieces whose average piece is smaller than this many bytes is " +
+      "packed into one contiguous buffer (and unpacked on receipt) instead of travelling as an " +
+      "iovec list: the kernel pins a page per remote iovec (~0.5-0.8 us each), so tiny pieces " +
+      "cost more than copying them (measured: a column halo of 8190 x 8 B, 7.1 ms as iovecs vs " +
+      "0.22 ms packed). 0 never packs.",
+  },
   connectTimeoutMs: {
     env: "ONECOPY_CONNECT_TIMEOUT_MS",
     default: 60_000,
