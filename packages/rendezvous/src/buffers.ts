@@ -105,3 +105,91 @@ export function copyViews(src: readonly Uint8Array[], dst: readonly Uint8Array[]
   const w = new ViewWriter(dst);
   for (const v of src) w.write(v);
 }
+
+// ---- lists of tiny pieces: measured, packed and unpacked without building a view per piece ----
+
+/** Where one piece lives: its backing store and byte range (module scratch, never retained). */
+const span = { ab: null as unknown as ArrayBufferLike, start: 0, length: 0 };
+
+/** Resolve piece `item` into `span`, with the same checks and errors as {@link viewsOf}. */
+function locate(item: unknown, index: number, what: string): void {
+  if (ArrayBuffer.isView(item)) {
+    span.ab = item.buffer;
+    span.start = item.byteOffset;
+    span.length = item.byteLength;
+    return;
+  }
+  if (isBufferLike(item)) {
+    span.ab = item as ArrayBufferLike;
+    span.start = 0;
+    span.length = (item as ArrayBufferLike).byteLength;
+    return;
+  }
+  if (item !== null && typeof item === "object" && isBufferLike((item as BufferSlice).buffer)) {
+    const s = item as BufferSlice;
+    const b = s.buffer;
+    const isView = ArrayBuffer.isView(b);
+    const size = b.byteLength;
+    const offset = s.offset ?? 0;
+    const length = s.length ?? size - offset;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+      throw new MessagingError(ErrorCode.INVALID_BUFFER, `${what}: piece ${index} asks for ${length} bytes at offset ${offset} of a ${size}-byte buffer`);
+    }
+    span.ab = isView ? b.buffer : (b as ArrayBufferLike);
+    span.start = (isView ? b.byteOffset : 0) + offset;
+    span.length = length;
+    return;
+  }
+  viewOf(item, index, what); // throws the usual INVALID_BUFFER error
+}
+
+/** Non-empty pieces and total bytes of message data, validated, without building views. */
+export function measure(data: unknown, what: string): { pieces: number; bytes: number } {
+  const items = Array.isArray(data) ? data : [data];
+  let pieces = 0;
+  let bytes = 0;
+  for (let i = 0; i < items.length; i++) {
+    locate(items[i], i, what);
+    if (span.length > 0) pieces++;
+    bytes += span.length;
+  }
+  return { pieces, bytes };
+}
+
+const wholes = new WeakMap<ArrayBufferLike, Uint8Array>();
+function whole(ab: ArrayBufferLike): Uint8Array {
+  let w = wholes.get(ab);
+  if (!w) wholes.set(ab, (w = new Uint8Array(ab)));
+  return w;
+}
+
+/** Copy `length` bytes between two byte arrays; tiny runs without allocating a subarray. */
+function move(dst: Uint8Array, at: number, src: Uint8Array, from: number, length: number): void {
+  if (length <= 64) for (let k = 0; k < length; k++) dst[at + k] = src[from + k]!;
+  else dst.set(src.subarray(from, from + length), at);
+}
+
+/** The pieces of `data`, in order, copied into one new buffer of `bytes` bytes. */
+export function packPieces(data: unknown, bytes: number, what: string): Uint8Array {
+  const out = new Uint8Array(bytes);
+  const items = Array.isArray(data) ? data : [data];
+  let at = 0;
+  for (let i = 0; i < items.length; i++) {
+    locate(items[i], i, what);
+    move(out, at, whole(span.ab), span.start, span.length);
+    at += span.length;
+  }
+  return out;
+}
+
+/** Scatter the first `bytes` bytes of `src` over the pieces of `data`, in order. */
+export function unpackPieces(src: Uint8Array, bytes: number, data: unknown, what: string): void {
+  const items = Array.isArray(data) ? data : [data];
+  let from = 0;
+  for (let i = 0; i < items.length && from < bytes; i++) {
+    locate(items[i], i, what);
+    const n = Math.min(span.length, bytes - from);
+    move(whole(span.ab), span.start, src, from, n);
+    from += n;
+  }
+}

@@ -2,7 +2,7 @@
 import { Packr } from "msgpackr";
 import { allocBuffer } from "@onecopy/cma";
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
-import { copyViews, viewsOf, type MessageData } from "./buffers.js";
+import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./buffers.js";
 import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
@@ -154,14 +154,15 @@ export class Communicator {
     this.checkOpen("isend");
     const d = this.worldDest(dest, "isend");
     const t = this.checkTag(tag, "isend", false);
-    const { views, bytes } = viewsOf(data, "isend data");
+    const { pieces, bytes } = measure(data, "isend data");
     if (d === PROC_NULL) return completed<void>(undefined);
-    return this.engine.isend(this.ctx, d, t, this.tinyPieces(views, bytes) ? [packed(views, bytes)] : views, bytes);
+    if (this.tinyPieces(pieces, bytes)) return this.engine.isend(this.ctx, d, t, [packPieces(data, bytes, "isend data")], bytes);
+    return this.engine.isend(this.ctx, d, t, viewsOf(data, "isend data").views, bytes);
   }
 
-  /** Many small pieces travel packed: see the `packBelow` tunable. */
-  private tinyPieces(views: readonly Uint8Array[], bytes: number): boolean {
-    return views.length > 1 && bytes < views.length * this.engine.tunables.packBelow;
+  /** Many small pieces travel packed (the kernel would pin a page per iovec): see the `packBelow` tunable. */
+  private tinyPieces(pieces: number, bytes: number): boolean {
+    return pieces > 1 && bytes < pieces * this.engine.tunables.packBelow;
   }
 
   /** Send `data` to `dest`; resolves when `data` may be reused. */
@@ -177,16 +178,16 @@ export class Communicator {
     this.checkOpen("irecv");
     const s = this.worldSource(source, "irecv");
     const t = this.checkTag(tag, "irecv", true);
-    const { views, bytes } = viewsOf(data, "irecv data");
+    const { pieces, bytes } = measure(data, "irecv data");
     if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
-    if (!this.tinyPieces(views, bytes)) return this.status(this.engine.irecv(this.ctx, s, t, views, bytes));
+    if (!this.tinyPieces(pieces, bytes)) return this.status(this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes));
     // Receive contiguously, then scatter into the pieces.
     const staging = new Uint8Array(bytes);
     const inner = this.engine.irecv(this.ctx, s, t, [staging], bytes);
     const out = new Request<Status>();
     inner.wait().then(
       (r) => {
-        copyViews([staging.subarray(0, r.bytes)], views);
+        unpackPieces(staging, r.bytes, data, "irecv data");
         out.resolve({ source: this.localRank(r.source), tag: r.tag, bytes: r.bytes });
       },
       (e: Error) => out.reject(e),
@@ -364,13 +365,6 @@ export class Communicator {
 
 /** Context of the world communicator. */
 export const WORLD_CTX = "w";
-
-/** The pieces copied into one contiguous buffer. */
-function packed(views: readonly Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  copyViews(views, [out]);
-  return out;
-}
 
 function completed<T>(value: T): Request<T> {
   const r = new Request<T>();
