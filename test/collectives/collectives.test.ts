@@ -114,3 +114,69 @@ describe("collective argument mismatches", () => {
     }
   });
 });
+
+// Opt-in rooted path (ONECOPY_COLL_ROOTED_EAGER=1): bcast, reduce, gather and scatter skip the
+// descriptor exchange. Results must be the same; a count/type/operator mismatch fails where it is
+// seen (ERR_MISMATCH) while the other ranks complete; nobody hangs.
+describe("rooted small collectives without the exchange (ONECOPY_COLL_ROOTED_EAGER=1)", () => {
+  for (const np of [2, 3, 5, 8]) {
+    it(`the battery on ${np} ranks`, { timeout: 160_000 }, async () => {
+      const all = await battery(np, 400 + np, 64, { ONECOPY_COLL_ROOTED_EAGER: "1" });
+      expect(all.flatMap((s) => s.failures)).toEqual([]);
+      checkAccounting(all, true);
+    });
+  }
+  it("the battery with CMA off on 4 ranks", { timeout: 160_000 }, async () => {
+    const all = await battery(4, 450, 64, { ONECOPY_COLL_ROOTED_EAGER: "1", ONECOPY_CMA: "0" });
+    expect(all.flatMap((s) => s.failures)).toEqual([]);
+    checkAccounting(all, false);
+  });
+  it("a mixed job: rank 1 without CMA", { timeout: 160_000 }, async () => {
+    const all = await battery(4, 460, 96, { ONECOPY_COLL_ROOTED_EAGER: "1", ONECOPY_TEST_NOCMA_RANKS: "1" });
+    expect(all.flatMap((s) => s.failures)).toEqual([]);
+    expect(all[1]!.stats.reduce((a, r) => a + r.single, 0)).toBe(0);
+  });
+  for (const np of [3, 8]) {
+    it(`mismatches on ${np} ranks: ERR_MISMATCH where seen, completion elsewhere, no hang`, { timeout: 60_000 }, async () => {
+      const r = await launch({ np, script: fixture("mismatch-eager.ts"), env: { ONECOPY_COLL_ROOTED_EAGER: "1" }, timeoutMs: 50_000 });
+      expect(r.timedOut, "a rank hung").toBe(false);
+      const outs = r.ranks.map((rk) => {
+        const line = rk.stdout.trim().split("\n").find((l) => l.startsWith("{"));
+        if (!line) throw new Error(`rank ${rk.rank}: ${rk.stdout}\n${rk.stderr}`);
+        return JSON.parse(line) as { rank: number; results: Array<{ name: string; code: string | null; message: string }> };
+      });
+      expect(r.ok).toBe(true);
+      const code = (name: string, rank: number) => outs[rank]!.results.find((x) => x.name === name)?.code;
+      for (const o of outs) {
+        for (const res of o.results) {
+          if (res.name.startsWith("ok:")) expect(res.code, `${res.name} on rank ${o.rank}: ${res.message}`).toBe(null);
+          else if (res.name.startsWith("reduce bad") || res.name.includes("in-place")) expect([null, "ERR_INVALID_BUFFER", "ERR_INVALID_RANK", "ERR_INVALID_ARG"], `${res.name} on rank ${o.rank}: ${res.message}`).toContain(res.code);
+          else expect([null, "ERR_MISMATCH"], `${res.name} on rank ${o.rank}: ${res.message}`).toContain(res.code);
+        }
+      }
+      // Who must see each mismatch: the receiver of bad data (bcast), the root (reduce), everyone
+      // when the root's large header sends all ranks through the exchange.
+      expect(code("bcast count", 2)).toBe("ERR_MISMATCH");
+      expect(code("bcast dtype", 2)).toBe("ERR_MISMATCH");
+      expect(code("bcast root small, rank large", 2)).toBe("ERR_MISMATCH");
+      for (let k = 0; k < np; k++) expect(code("bcast root large, rank small", k)).toBe("ERR_MISMATCH");
+      expect(code("reduce dtype", 0)).toBe("ERR_MISMATCH");
+      expect(code("reduce count", 1)).toBe("ERR_MISMATCH");
+      expect(code("reduce op", 0)).toBe("ERR_MISMATCH");
+      expect(code("reduce rank large", 0)).toBe("ERR_MISMATCH");
+      expect(code("reduce rank large", 1)).toBe("ERR_MISMATCH");
+      expect(code("reduce root large", 0)).toBe("ERR_MISMATCH");
+      expect(code("reduce bad send", 0)).toBe("ERR_INVALID_BUFFER");
+      expect(code("reduce bad root", 0)).toBe("ERR_INVALID_RANK");
+      expect(code("reduce bad root", 1)).toBe("ERR_INVALID_RANK");
+      expect(code("scatter block", 2)).toBe("ERR_MISMATCH");
+      expect(code("scatterv fits", 2)).toBe(null);
+      expect(code("gather block", 1)).toBe("ERR_MISMATCH");
+      expect(code("gather large block", 0)).toBe("ERR_MISMATCH");
+      expect(code("gather large block", 2)).toBe("ERR_MISMATCH");
+      expect(code("gather dtype", 0)).toBe("ERR_MISMATCH");
+      expect(code("gather in-place off root", 0)).toBe("ERR_INVALID_ARG");
+      expect(code("gather in-place off root", 1)).toBe("ERR_INVALID_ARG");
+    });
+  }
+});

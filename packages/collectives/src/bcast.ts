@@ -3,19 +3,62 @@
 // one writer), and the ranks then read the chunks they miss from each other in shifted order
 // (one reader per source per step). Each byte reaches each rank with exactly one copy:
 // (n-1)·B bytes in all, spread over all ranks instead of n-1 readers piling onto the root.
-import type { CollectiveTransport, Request } from "@onecopy/rendezvous";
+import { ErrorCode, type CollectiveTransport, type Request } from "@onecopy/rendezvous";
 import { checkRoot, dataOf, type CollBuffer, type Data } from "./datatypes.js";
 import { exchange, KIND } from "./descriptors.js";
 import { bounded, expect, expose, finishDirect, notify, readFrom, serveRead, serveWrite, settleAll, takeTags, writeTo } from "./moves.js";
 import { slices } from "./reduce-core.js";
 import { tuning } from "./tuning.js";
 import { agree } from "./validate.js";
+import { checkHead, decodeHead, encodeHead, others, poisonError, poisonHead } from "./eager-rooted.js";
+import type { Tags } from "./moves.js";
+
+/**
+ * The opt-in small path without the exchange (see eager-rooted.ts): the root sends a header to
+ * every rank, with the data when small. "done" when the broadcast is over, "large" when every
+ * rank must go on with the exchange-based path.
+ */
+async function eagerBcast(t: CollectiveTransport, tags: Tags, buf: CollBuffer, root: number): Promise<"done" | "large"> {
+  const me = t.rank;
+  let d: Data | null = null;
+  let err: unknown = null;
+  try {
+    checkRoot(root, t.size, "bcast");
+    d = dataOf(buf, "bcast buffer");
+  } catch (e) {
+    err = e;
+  }
+  // A rank without a valid root cannot know whom to hear from (documented: may leave others waiting).
+  if (err && (err as { code?: string }).code === ErrorCode.INVALID_RANK) throw err;
+  if (me === root) {
+    if (err) {
+      const p = poisonHead(me, err, false);
+      await settleAll(others(t).map((j) => t.isend([p], p.byteLength, j, tags.h)));
+      throw err;
+    }
+    const small = d!.bytes.byteLength <= tuning.inlineMax;
+    const msg = encodeHead(me, { kind: KIND.bcast, dtype: d!.dtype, count: d!.count, root, small }, small ? d!.bytes : null);
+    await settleAll(others(t).map((j) => t.isend([msg], msg.byteLength, j, tags.h)));
+    return small ? "done" : "large";
+  }
+  const got = await t.irecv(null, 0, root, tags.h).wait();
+  const h = decodeHead(got.data);
+  if (h.error) throw err ?? poisonError("bcast", h);
+  // The root went large: join the exchange whatever our arguments (it fails everyone on a mismatch).
+  if (!h.small) return "large";
+  if (err) throw err;
+  const bad = checkHead("bcast", me, h, { kind: KIND.bcast, dtype: d!.dtype, count: d!.count, root, small: d!.bytes.byteLength <= tuning.inlineMax }, ["root", "dtype", "count"]);
+  if (bad) throw bad;
+  d!.bytes.set(h.payload!);
+  return "done";
+}
 
 /** Copy `buf` of rank `root` into `buf` of every rank. */
 export async function bcast(t: CollectiveTransport, buf: CollBuffer, root: number): Promise<void> {
   const tags = takeTags(t);
   const n = t.size;
   const me = t.rank;
+  if (tuning.rootedEager && n > 1 && (await eagerBcast(t, tags, buf, root)) === "done") return;
   let d!: Data;
   const recs = await exchange(t, tags.x, "bcast", KIND.bcast, () => {
     d = dataOf(buf, "bcast buffer");

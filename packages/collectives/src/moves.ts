@@ -15,10 +15,12 @@ export interface Tags {
   /** Fallback data, first and second phase. */
   d1: number;
   d2: number;
+  /** Eager headers of the rooted small paths (tuning.rootedEager). */
+  h: number;
 }
 
 export function takeTags(t: CollectiveTransport): Tags {
-  return { x: t.nextTag(), a: t.nextTag(), fin: t.nextTag(), d1: t.nextTag(), d2: t.nextTag() };
+  return { x: t.nextTag(), a: t.nextTag(), fin: t.nextTag(), d1: t.nextTag(), d2: t.nextTag(), h: t.nextTag() };
 }
 
 /** Remote region `[addr + off, len]` as an io list (empty when len is 0). */

@@ -2,12 +2,62 @@
 // the root writes each rank's block straight into that rank's receive buffer
 // (process_vm_writev), `fanout` at a time, then tells the rank; every target has exactly one
 // writer and nobody piles reads onto the root. (n-1)·B bytes, each copied once.
-import type { CollectiveTransport } from "@onecopy/rendezvous";
+import { ErrorCode, type CollectiveTransport } from "@onecopy/rendezvous";
 import { argError, checkRoot, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
 import { exchange, F_IN_PLACE, KIND, mismatch, type Rec } from "./descriptors.js";
-import { bounded, expect, expose, notify, serveWrite, takeTags, writeTo } from "./moves.js";
+import { bounded, expect, expose, notify, serveWrite, settleAll, takeTags, writeTo, type Tags } from "./moves.js";
 import { tuning } from "./tuning.js";
 import { agree, blockLayout } from "./validate.js";
+import { checkHead, decodeHead, encodeHead, others, poisonError, poisonHead } from "./eager-rooted.js";
+
+/**
+ * The opt-in small path without the exchange (see eager-rooted.ts): the root sends every rank a
+ * header with its block when every block is small (≤ inlineMax:
+ * one eager message each). `exact`: the block must fill the receive buffer (scatter), else fit it (scatterv). "done" or "large" (go on with the exchange).
+ */
+async function eagerScatter(t: CollectiveTransport, tags: Tags, what: string, kind: number, root: number, plan: () => Plan, exact: boolean): Promise<"done" | "large"> {
+  const me = t.rank;
+  let p: Plan | null = null;
+  let err: unknown = null;
+  try {
+    checkRoot(root, t.size, what);
+    p = plan();
+  } catch (e) {
+    err = e;
+  }
+  if (err && (err as { code?: string }).code === ErrorCode.INVALID_RANK) throw err;
+  if (me === root) {
+    if (err) {
+      const m = poisonHead(me, err, false);
+      await settleAll(others(t).map((j) => t.isend([m], m.byteLength, j, tags.h)));
+      throw err;
+    }
+    const s = p!.send!;
+    const small = Math.max(0, ...p!.counts) * s.size <= tuning.inlineMax; // per message (block)
+    const blk = (r: number) => s.bytes.subarray(p!.displs[r]! * s.size, (p!.displs[r]! + p!.counts[r]!) * s.size);
+    const sends = others(t).map((j) => {
+      const m = encodeHead(me, { kind, dtype: s.dtype, count: p!.counts[j]!, root, small }, small ? blk(j) : null);
+      return t.isend([m], m.byteLength, j, tags.h);
+    });
+    await settleAll(sends);
+    if (!small) return "large";
+    if (p!.recv && p!.counts[me]! > 0) p!.recv.bytes.set(blk(me));
+    return "done";
+  }
+  const got = await t.irecv(null, 0, root, tags.h).wait();
+  const h = decodeHead(got.data);
+  if (h.error) throw err ?? poisonError(what, h);
+  if (!h.small) return "large";
+  if (err) throw err;
+  const r = p!.recv!;
+  const bad = checkHead(what, me, h, { kind, dtype: r.dtype, count: r.count, root, small: true }, ["root", "dtype"]);
+  if (bad) throw bad;
+  if (exact ? h.count !== r.count : h.count > r.count) {
+    throw mismatch(what, `rank ${me} has a ${r.count}-element receive buffer but the root (rank ${root}) sends it ${h.count} elements`);
+  }
+  if (h.count > 0) r.bytes.set(h.payload!);
+  return "done";
+}
 
 interface Plan {
   send: Data | null; // root only
@@ -16,10 +66,11 @@ interface Plan {
   displs: number[];
 }
 
-async function run(t: CollectiveTransport, what: string, kind: number, root: number, plan: () => Plan, check: (recs: Rec[], p: Plan) => void): Promise<void> {
+async function run(t: CollectiveTransport, what: string, kind: number, root: number, plan: () => Plan, check: (recs: Rec[], p: Plan) => void, exact: boolean): Promise<void> {
   const tags = takeTags(t);
   const n = t.size;
   const me = t.rank;
+  if (tuning.rootedEager && n > 1 && (await eagerScatter(t, tags, what, kind, root, plan, exact)) === "done") return;
   let p!: Plan;
   const recs = await exchange(t, tags.x, what, kind, () => {
     checkRoot(root, n, what);
@@ -78,7 +129,7 @@ export function scatter(t: CollectiveTransport, send: CollBuffer | null | undefi
     for (const r of recs) {
       if (r.count >= 0 && r.count !== c) throw mismatch("scatter", `rank ${r.rank} has a ${r.count}-element receive buffer but the root sends blocks of ${c}`);
     }
-  });
+  }, true);
 }
 
 /** Send counts[i] elements at displs[i] of `send` (at the root) to rank i's `recv`. */
@@ -105,5 +156,5 @@ export function scatterv(
     for (const r of recs) {
       if (r.count >= 0 && r.count < c[r.rank]!) throw mismatch("scatterv", `rank ${r.rank} has a ${r.count}-element receive buffer but the root sends it ${c[r.rank]} elements`);
     }
-  });
+  }, false);
 }

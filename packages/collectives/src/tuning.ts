@@ -40,6 +40,19 @@ export const COLL_TUNABLES = {
       "no process ever has more than one remote reader; the bound keeps the root from flooding " +
       "the libuv pool. 2 matches the 2 cores of the measured machine.",
   },
+  rootedEager: {
+    env: "ONECOPY_COLL_ROOTED_EAGER",
+    default: 0,
+    doc:
+      "1: bcast, reduce, gather(v) and scatter(v) skip the descriptor exchange; messages of at " +
+      "most inlineMax bytes go linearly over eager messages (root to every rank, every rank to " +
+      "the root), each carrying a header that the receiving side checks. Faster under " +
+      "oversubscription (measured, 8 ranks on 2 cores, 8 B: bcast 1368 -> 502 us, reduce " +
+      "1743 -> 832, gather 1849 -> 1458, scatter 1549 -> 469), but weaker error semantics, as in MPI: a " +
+      "count/type/operator mismatch fails only on the rank that sees it (the others complete), " +
+      "and ranks that disagree about the root or about which collective they call may hang. " +
+      "0 (default): every call starts with the exchange, so every mismatch fails on every rank.",
+  },
 } satisfies Record<string, Knob>;
 
 export type CollTunables = { -readonly [K in keyof typeof COLL_TUNABLES]: number };
