@@ -98,9 +98,12 @@ describe.each([
   });
 });
 
-describe("errors", () => {
+describe.each([
+  ["single copy", false],
+  ["CMA disabled", true],
+])("errors (%s)", (_name, noCma) => {
   it("rejects bad arguments with codes and handles truncation without corruption", async () => {
-    const r = await runJob(script("errors.ts"), { np: 2 });
+    const r = await runJob(script("errors.ts"), { np: 2, noCma });
     expect(r.exitCode, explain(r)).toBe(0);
     for (const x of r.results.map((y) => y[0] as Record<string, any>)) {
       expect(x.badArgs).toEqual({
@@ -129,10 +132,13 @@ describe("errors", () => {
   });
 });
 
-describe("peer loss", () => {
+describe.each([
+  ["single copy", false],
+  ["CMA disabled: shared-memory fallback", true],
+])("peer loss (%s)", (_name, noCma) => {
   it("fails pending operations fast with ERR_PEER_LOST when a rank is SIGKILLed", async () => {
     const t0 = Date.now();
-    const r = await runJob(script("peer-lost.ts"), { np: 3, failGraceMs: 5000 });
+    const r = await runJob(script("peer-lost.ts"), { np: 3, failGraceMs: 5000, noCma });
     expect(r.ok).toBe(false);
     expect(r.exitCode).not.toBe(0);
     expect(r.ranks[1]!.signal, explain(r)).toBe("SIGKILL");
