@@ -3,25 +3,11 @@
 import { afterAll, beforeAll, describe as group, expect, it } from "vitest";
 import { asyncDefaults, ioListOf, read, transfer, write } from "../src/index.js";
 import { fillPattern, hashPieces, split } from "./fixtures/pattern.js";
-import { closeAll, startPeer, type Peer } from "./peer.js";
+import { filePeer, type RemoteRegion } from "./peer.js";
 
 const MiB = 1024 * 1024;
 
-let peer: Peer;
-let region = 0;
-
-beforeAll(async () => {
-  peer = await startPeer();
-});
-afterAll(async () => {
-  await closeAll([peer]);
-});
-
-async function remoteRegion(opts: { bytes?: number; lengths?: number[]; gap?: number; seed: number | null }) {
-  const name = `a${region++}`;
-  const r = await peer.call<{ pid: number; iov: number[]; bytes: number; hash: string }>("alloc", { name, ...opts });
-  return { ...r, name };
-}
+const peer = filePeer();
 
 /** Run `fn` with a 1 ms interval ticking; return its result and how often the interval fired. */
 async function ticking<T>(fn: () => Promise<T>): Promise<{ value: T; ticks: number }> {
@@ -38,11 +24,11 @@ async function ticking<T>(fn: () => Promise<T>): Promise<{ value: T; ticks: numb
 group("async copies above the threshold", () => {
   const big = 256 * MiB;
   let local: Uint8Array;
-  let r: Awaited<ReturnType<typeof remoteRegion>>;
+  let r: RemoteRegion;
 
   beforeAll(async () => {
     expect(big).toBeGreaterThanOrEqual(asyncDefaults.threshold);
-    r = await remoteRegion({ bytes: big, seed: 41 });
+    r = await peer.region({ bytes: big, seed: 41 });
     local = new Uint8Array(big);
     local.fill(1); // pre-touched
   });
@@ -63,7 +49,7 @@ group("async copies above the threshold", () => {
 
   for (const streams of [1, 2]) {
     it(`write() of 64 MiB with streams=${streams} lands in the peer`, async () => {
-      const w = await remoteRegion({ bytes: 64 * MiB, seed: null });
+      const w = await peer.region({ bytes: 64 * MiB, seed: null });
       const src = new Uint8Array(64 * MiB);
       fillPattern(src, 50 + streams);
       expect(await write(peer.pid, src, w.iov, { streams })).toBe(64 * MiB);
@@ -76,7 +62,7 @@ group("async copies above the threshold", () => {
     const lengths = Array.from({ length: 3000 }, (_, i) => 4096 + ((i * 131) % 4099));
     const total = lengths.reduce((a, b) => a + b, 0);
     expect(total).toBeGreaterThan(8 * MiB); // two streams of at least minStreamBytes
-    const s = await remoteRegion({ lengths, gap: 9, seed: 43 });
+    const s = await peer.region({ lengths, gap: 9, seed: 43 });
     const backing = new Uint8Array(total);
     const q = Math.floor(total / 5);
     const locals = split(backing, [q + 1, q - 1, q + 17, q - 17, total - 4 * q]);
@@ -88,7 +74,7 @@ group("async copies above the threshold", () => {
   it("below the threshold read() copies synchronously, inside the call", async () => {
     // Below the threshold read() copies synchronously inside the call: the data is there before
     // the promise is awaited.
-    const small = await remoteRegion({ bytes: 4096, seed: 44 });
+    const small = await peer.region({ bytes: 4096, seed: 44 });
     const dst = new Uint8Array(4096);
     const p = read(peer.pid, dst, small.iov);
     expect(hashPieces([dst])).toBe(small.hash);
@@ -102,7 +88,7 @@ group("forcing the worker path for small copies", () => {
     asyncDefaults.threshold = 0;
     try {
       for (const size of [1, 4096, 65536 + 3]) {
-        const s = await remoteRegion({ bytes: size, seed: 45 + size });
+        const s = await peer.region({ bytes: size, seed: 45 + size });
         const dst = new Uint8Array(size);
         expect(await read(peer.pid, dst, s.iov)).toBe(size);
         expect(hashPieces([dst])).toBe(s.hash);

@@ -1,35 +1,14 @@
 // readv/writev between the vitest worker and a real peer process, checked by sha256.
-import { afterAll, beforeAll, describe as group, expect, it } from "vitest";
+import { describe as group, expect, it } from "vitest";
 import { IOV_MAX, MAX_BYTES_PER_CALL, allocBuffer, readSync, transferSync, writeSync, ioListOf } from "../src/index.js";
 import { fillPattern, hashPieces, split } from "./fixtures/pattern.js";
-import { closeAll, startPeer, type Peer } from "./peer.js";
+import { filePeer } from "./peer.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const HUGE_TEST = process.env.ONECOPY_TEST_HUGE === "1";
 
-interface Remote {
-  pid: number;
-  iov: number[];
-  bytes: number;
-  hash: string;
-}
-
-let peer: Peer;
-let region = 0;
-
-beforeAll(async () => {
-  peer = await startPeer();
-});
-afterAll(async () => {
-  await closeAll([peer]);
-});
-
-async function remoteRegion(opts: { bytes?: number; lengths?: number[]; gap?: number; seed: number | null; kind?: "heap" | "huge" }): Promise<Remote & { name: string }> {
-  const name = `r${region++}`;
-  const r = await peer.call<Remote>("alloc", { name, ...opts });
-  return { ...r, name };
-}
+const peer = filePeer();
 
 function patterned(bytes: number, seed: number): Uint8Array {
   const u8 = new Uint8Array(bytes);
@@ -42,7 +21,7 @@ const SIZES = [0, 1, 4 * KiB, 64 * KiB, 1 * MiB, 64 * MiB];
 group("readv/writev of one contiguous buffer", () => {
   for (const size of SIZES) {
     it(`readSync ${size} B matches the peer's checksum`, async () => {
-      const r = await remoteRegion({ bytes: size, seed: 1000 + size });
+      const r = await peer.region({ bytes: size, seed: 1000 + size });
       expect(r.bytes).toBe(size);
       expect(r.pid).toBe(peer.pid);
       const local = patterned(size, 7); // different content, so a no-op copy cannot pass
@@ -53,7 +32,7 @@ group("readv/writev of one contiguous buffer", () => {
     });
 
     it(`writeSync ${size} B: the peer reports the written checksum`, async () => {
-      const r = await remoteRegion({ bytes: size, seed: 2000 + size });
+      const r = await peer.region({ bytes: size, seed: 2000 + size });
       const local = patterned(size, 3000 + size);
       const want = hashPieces([local]);
       if (size > 0) expect(r.hash).not.toBe(want);
@@ -71,7 +50,7 @@ group("scatter/gather with different piece layouts", () => {
   const localLengths = [100003, 0, total - 100003 - 5000, 5000];
 
   it("reads 7 remote pieces into 3 (+1 empty) local pieces in separate buffers", async () => {
-    const r = await remoteRegion({ lengths: remoteLengths, gap: 3, seed: 11 });
+    const r = await peer.region({ lengths: remoteLengths, gap: 3, seed: 11 });
     expect(r.iov.length).toBe(2 * 6); // describe() drops the empty piece
     const locals = localLengths.map((len, i) => patterned(len, 50 + i));
     expect(readSync(peer.pid, locals, r.iov)).toBe(total);
@@ -79,7 +58,7 @@ group("scatter/gather with different piece layouts", () => {
   });
 
   it("reads into { buffer, offset, length } slices of one buffer, out of order in memory", async () => {
-    const r = await remoteRegion({ lengths: remoteLengths, gap: 5, seed: 12 });
+    const r = await peer.region({ lengths: remoteLengths, gap: 5, seed: 12 });
     const backing = new ArrayBuffer(total + 64);
     // Local piece 0 sits after piece 1 in memory: the logical order is the list order.
     const a = { buffer: backing, offset: 40 + 200000, length: total - 200000 };
@@ -90,14 +69,14 @@ group("scatter/gather with different piece layouts", () => {
   });
 
   it("writes 3 local pieces into 7 remote pieces", async () => {
-    const r = await remoteRegion({ lengths: remoteLengths, gap: 3, seed: 13 });
+    const r = await peer.region({ lengths: remoteLengths, gap: 3, seed: 13 });
     const locals = localLengths.map((len, i) => patterned(len, 60 + i));
     expect(writeSync(peer.pid, locals, r.iov)).toBe(total);
     expect((await peer.call("hash", { name: r.name })).hash).toBe(hashPieces(locals));
   });
 
   it("skips zero-length pieces even when their addresses are not mapped", async () => {
-    const r = await remoteRegion({ lengths: [5000, 7000], gap: 100, seed: 14 });
+    const r = await peer.region({ lengths: [5000, 7000], gap: 100, seed: 14 });
     // Interleave empty pieces at bogus addresses on both sides.
     const remote = [16, 0, r.iov[0]!, r.iov[1]!, 0x1000, 0, r.iov[2]!, r.iov[3]!, 8, 0];
     const local = patterned(12000, 1);
@@ -107,7 +86,7 @@ group("scatter/gather with different piece layouts", () => {
   });
 
   it("moves nothing for empty lists and lists of empty pieces", async () => {
-    const r = await remoteRegion({ lengths: [64], seed: 15 });
+    const r = await peer.region({ lengths: [64], seed: 15 });
     expect(readSync(peer.pid, [], [])).toBe(0);
     expect(writeSync(peer.pid, [], [])).toBe(0);
     expect(readSync(peer.pid, new Uint8Array(0), [r.iov[0]!, 0])).toBe(0);
@@ -123,7 +102,7 @@ group(`more than IOV_MAX (${IOV_MAX}) iovecs on one side`, () => {
   const total = many.reduce((a, b) => a + b, 0);
 
   it("reads 3000 scattered remote pieces into one local buffer", async () => {
-    const r = await remoteRegion({ lengths: many, gap: 1, seed: 21 });
+    const r = await peer.region({ lengths: many, gap: 1, seed: 21 });
     expect(r.iov.length / 2).toBe(3000);
     const local = patterned(total, 2);
     expect(readSync(peer.pid, local, r.iov)).toBe(total);
@@ -131,7 +110,7 @@ group(`more than IOV_MAX (${IOV_MAX}) iovecs on one side`, () => {
   });
 
   it("writes 3000 local pieces into one remote buffer", async () => {
-    const r = await remoteRegion({ bytes: total, seed: 22 });
+    const r = await peer.region({ bytes: total, seed: 22 });
     const backing = patterned(total + 3000, 3);
     const locals: Uint8Array[] = [];
     let off = 0;
@@ -144,7 +123,7 @@ group(`more than IOV_MAX (${IOV_MAX}) iovecs on one side`, () => {
   });
 
   it("reads 3000 remote pieces into 2500 local pieces of other lengths (cuts fall mid-piece)", async () => {
-    const r = await remoteRegion({ lengths: many, gap: 2, seed: 23 });
+    const r = await peer.region({ lengths: many, gap: 2, seed: 23 });
     const localLengths = Array.from({ length: 2500 }, () => Math.floor(total / 2500));
     localLengths[2499]! += total - localLengths.reduce((a, b) => a + b, 0);
     const backing = new Uint8Array(total);
@@ -155,7 +134,7 @@ group(`more than IOV_MAX (${IOV_MAX}) iovecs on one side`, () => {
 
   it("handles 3000 one-byte pieces on both sides", async () => {
     const ones = new Array<number>(3000).fill(1);
-    const r = await remoteRegion({ lengths: ones, gap: 7, seed: 24 });
+    const r = await peer.region({ lengths: ones, gap: 7, seed: 24 });
     const backing = new Uint8Array(6000);
     const locals = Array.from({ length: 3000 }, (_, i) => backing.subarray(2 * i, 2 * i + 1));
     expect(readSync(peer.pid, locals, r.iov)).toBe(3000);
@@ -169,7 +148,7 @@ group(`the ${MAX_BYTES_PER_CALL.toString(16)}-byte per-call cap`, () => {
   const bytes = MAX_BYTES_PER_CALL + 300 * MiB + 12345;
 
   it.skipIf(!HUGE_TEST)(`reads and writes ${bytes} bytes (> 2 GiB) in one call${HUGE_TEST ? "" : " — skipped: set ONECOPY_TEST_HUGE=1"}`, async () => {
-    const r = await remoteRegion({ bytes, seed: 31, kind: "huge" });
+    const r = await peer.region({ bytes, seed: 31, kind: "huge" });
     const local = new Uint8Array(allocBuffer(bytes));
     expect(readSync(peer.pid, local, r.iov)).toBe(bytes);
     expect(hashPieces([local])).toBe(r.hash);

@@ -1,6 +1,7 @@
 // Test helper: start a real second Node process running fixtures/peer-main.ts and talk to it
 // over the Node IPC channel. No mocks: the tests copy between the vitest worker and this peer.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { afterAll, beforeAll } from "vitest";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -159,4 +160,54 @@ export function canWrap(wrap: string[]): { ok: boolean; why: string } {
     return { ok: false, why: `${wrap.join(" ")} failed (status ${r.status}): ${(r.stderr || r.stdout).trim().slice(0, 300)}` };
   }
   return { ok: true, why: "" };
+}
+
+/** A region the peer allocated (fixtures/peer-main.ts "alloc"): where it is and its sha256. */
+export interface RemoteRegion {
+  name: string;
+  pid: number;
+  iov: number[];
+  bytes: number;
+  hash: string;
+}
+
+/** What "alloc" takes: one buffer of `bytes`, or pieces of `lengths` with `gap` bytes between. */
+export interface RegionSpec {
+  bytes?: number;
+  lengths?: number[];
+  gap?: number;
+  /** Pattern seed, or null for zeros. */
+  seed: number | null;
+  kind?: "heap" | "huge";
+}
+
+/**
+ * One peer for a whole test file: started before its tests, closed after them. `pid` and
+ * `call` reach the live peer; `region()` allocates a fresh named region in it.
+ */
+export function filePeer(opts: PeerOptions = {}) {
+  let peer: Peer | undefined;
+  let regions = 0;
+  beforeAll(async () => {
+    peer = await startPeer(opts);
+  });
+  afterAll(async () => {
+    await closeAll([peer]);
+  });
+  const running = (): Peer => {
+    if (!peer) throw new Error("the peer has not started");
+    return peer;
+  };
+  return {
+    get pid(): number {
+      return running().pid;
+    },
+    call<T = any>(op: string, args?: Record<string, unknown>): Promise<T> {
+      return running().call<T>(op, args);
+    },
+    async region(spec: RegionSpec): Promise<RemoteRegion> {
+      const name = `region${regions++}`;
+      return { ...(await running().call<Omit<RemoteRegion, "name">>("alloc", { name, ...spec })), name };
+    },
+  };
 }
