@@ -1,7 +1,8 @@
 // The copy itself: process_vm_readv / process_vm_writev over io lists on both sides, looping
 // on partial transfers, splitting at IOV_MAX and at the kernel's per-call byte cap.
+import { readKnob } from "./knobs.js";
 import { libc, lastErrno, type NativeFn } from "./libc.js";
-import { CmaError } from "./errors.js";
+import { CmaError, ErrorCode } from "./errors.js";
 import { ioListBytes, ioListOf, sliceIoList, type IoList, type LocalData } from "./iolist.js";
 import { cmaDisabledReason } from "./switch.js";
 import { errorForErrno } from "./diagnose.js";
@@ -136,7 +137,7 @@ class Progress {
       const { dir, pid, total, done, local, remote, lc, rc } = this;
       throw errorForErrno(ret < 0 ? errno : 0, { dir, pid, expected: total, done, local, remote, lc, rc });
     }
-    if (ret > this.rb) throw new CmaError("ERR_SHORT_COPY", `kernel reported ${ret} bytes for a ${this.rb}-byte call`, { pid: this.pid });
+    if (ret > this.rb) throw new CmaError(ErrorCode.SHORT_COPY, `kernel reported ${ret} bytes for a ${this.rb}-byte call`, { pid: this.pid });
     advance(this.local, this.lc, ret);
     advance(this.remote, this.rc, ret);
     this.done += ret;
@@ -198,20 +199,12 @@ export interface AsyncOptions {
  * `ONECOPY_CMA_ASYNC_MIN`, `ONECOPY_CMA_STREAMS`.
  */
 export const asyncDefaults = {
-  // Measured (bench/cma-bw): a worker hop costs 15–60 µs, under 10% of the copy from ~4 MiB on
-  // 4 KiB pages; a synchronous 4 MiB copy stalls the event loop ≈ 0.3 ms at most.
-  threshold: envInt("ONECOPY_CMA_ASYNC_MIN", 4 << 20),
-  streams: envInt("ONECOPY_CMA_STREAMS", 2),
+  // The reasons for both defaults are in the knob table (knobs.ts).
+  threshold: readKnob("cmaAsyncMin"),
+  streams: readKnob("cmaStreams"),
   minStreamBytes: 4 << 20,
 };
 
-function envInt(name: string, dflt: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return dflt;
-  const v = Number(raw);
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name}=${raw} is not a non-negative integer`);
-  return v;
-}
 
 /**
  * Copy between this process and `pid` without freezing the event loop: synchronous below

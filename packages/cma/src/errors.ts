@@ -4,26 +4,88 @@
  */
 export class OnecopyError extends Error {
   /** Stable machine-readable code, e.g. `ERR_TRUNCATE`, `ERR_PEER_LOST`, `EPERM`. */
-  readonly code: string;
+  readonly code: ErrorCodeValue | (string & {});
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCodeValue | (string & {}), message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "OnecopyError";
     this.code = code;
   }
 }
 
+/**
+ * Every stable code a user of onecopy can see, of every layer, in one enum. Syscall failures keep
+ * their errno names (as Node's own errors do); onecopy's own conditions are `ERR_*`.
+ */
+export const ErrorCode = {
+  // ---- the copy core: errno of process_vm_readv/writev, and onecopy's own CMA conditions ----
+  /** The kernel denied access to the peer's memory (ptrace rules, user namespaces). */
+  EPERM: "EPERM",
+  /** The peer process does not exist (it died). */
+  ESRCH: "ESRCH",
+  /** An address range is not mapped in one of the two processes. */
+  EFAULT: "EFAULT",
+  EINVAL: "EINVAL",
+  ENOMEM: "ENOMEM",
+  /** The kernel has no process_vm_readv/writev. */
+  ENOSYS: "ENOSYS",
+  /** Single copy was switched off (ONECOPY_CMA=0, --no-cma, disableCma()). */
+  CMA_DISABLED: "ERR_CMA_DISABLED",
+  /** This platform has no CMA (not Linux, or koffi cannot load). */
+  CMA_UNSUPPORTED: "ERR_CMA_UNSUPPORTED",
+  /** The kernel moved fewer bytes than asked and made no further progress. */
+  SHORT_COPY: "ERR_SHORT_COPY",
+  /** A probe read returned other bytes than the peer published: the pid names another process. */
+  PROBE_MISMATCH: "ERR_PROBE_MISMATCH",
+  // ---- shared-memory segments ------------------------------------------------------------
+  SHM_UNAVAILABLE: "ERR_SHM_UNAVAILABLE",
+  SHM_MAP: "ERR_SHM_MAP",
+  SHM_CREATE: "ERR_SHM_CREATE",
+  SHM_OPEN: "ERR_SHM_OPEN",
+  SHM_SIZE: "ERR_SHM_SIZE",
+  /** errno names passed through from the file system when a segment cannot be created or opened. */
+  ENOSPC: "ENOSPC",
+  EEXIST: "EEXIST",
+  EACCES: "EACCES",
+  EROFS: "EROFS",
+  ENOENT: "ENOENT",
+  // ---- messaging -------------------------------------------------------------------------
+  /** A rank outside 0 … size-1 (or not ANY_SOURCE where that is allowed). */
+  INVALID_RANK: "ERR_INVALID_RANK",
+  /** A tag that is not an integer in 0 … TAG_UB (or ANY_TAG where that is allowed). */
+  INVALID_TAG: "ERR_INVALID_TAG",
+  /** A data argument that is not a buffer, typed array, DataView or array of those. */
+  INVALID_BUFFER: "ERR_INVALID_BUFFER",
+  /** Another argument is wrong (type, range). */
+  INVALID_ARG: "ERR_INVALID_ARG",
+  /** The message was longer than the receive buffer; nothing was written, the message is consumed. */
+  TRUNCATE: "ERR_TRUNCATE",
+  /** The peer process died or left the job while the operation needed it. */
+  PEER_LOST: "ERR_PEER_LOST",
+  /** The communicator (or the whole runtime) was closed. */
+  CLOSED: "ERR_CLOSED",
+  /** Start-up failed: a rank did not come up, or presented a wrong job token. */
+  INIT: "ERR_INIT",
+  /** The peers disagree about a collective operation (type, length, op, root). */
+  MISMATCH: "ERR_MISMATCH",
+  /** A peer broke the wire protocol (a malformed or unexpected frame); its connection is dropped. */
+  PROTOCOL: "ERR_PROTOCOL",
+} as const;
+
+/** One of the stable codes. */
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
 /** errno names that a Cross Memory Attach call can fail with, plus onecopy's own CMA codes. */
 export type CmaErrorCode =
-  | "EPERM"
-  | "ESRCH"
-  | "EFAULT"
-  | "EINVAL"
-  | "ENOMEM"
-  | "ENOSYS"
-  | "ERR_CMA_DISABLED"
-  | "ERR_CMA_UNSUPPORTED"
-  | "ERR_SHORT_COPY";
+  | typeof ErrorCode.EPERM
+  | typeof ErrorCode.ESRCH
+  | typeof ErrorCode.EFAULT
+  | typeof ErrorCode.EINVAL
+  | typeof ErrorCode.ENOMEM
+  | typeof ErrorCode.ENOSYS
+  | typeof ErrorCode.CMA_DISABLED
+  | typeof ErrorCode.CMA_UNSUPPORTED
+  | typeof ErrorCode.SHORT_COPY;
 
 /** A failed `process_vm_readv`/`process_vm_writev`, with what was asked and what was done. */
 export class CmaError extends OnecopyError {

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { OnecopyError, CmaError, type CmaErrorCode } from "./errors.js";
+export { OnecopyError, CmaError, ErrorCode, type CmaErrorCode, type ErrorCodeValue } from "./errors.js";
 export {
   addressOf,
   ioListOf,
@@ -46,3 +46,18 @@ export {
   yieldCpu,
   type ShmSegment,
 } from "./shm-segment.js";
+export {
+  KNOBS,
+  TRANSPORTS,
+  knobsOf,
+  readKnob,
+  parseByteCount,
+  parseCount,
+  parseSwitch,
+  parseTransport,
+  type Knob,
+  type KnobLayer,
+  type KnobName,
+  type KnobValue,
+  type TransportName,
+} from "./knobs.js";

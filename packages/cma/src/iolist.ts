@@ -2,7 +2,7 @@
 // of plain numbers. User-space addresses on 64-bit Linux are below 2^47, so they are exact as
 // doubles; this keeps BigInt allocation out of the hot path and makes lists serialize anywhere.
 import { libc } from "./libc.js";
-import { CmaError } from "./errors.js";
+import { CmaError, ErrorCode } from "./errors.js";
 
 /** Memory onecopy can name by address. */
 export type BufferLike = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
@@ -64,7 +64,7 @@ function baseAddress(ab: ArrayBufferLike): number {
   let base = bases.get(ab);
   if (base === undefined) {
     const lib = libc();
-    if (!lib) throw new CmaError("ERR_CMA_UNSUPPORTED", "buffer addresses need koffi on Linux");
+    if (!lib) throw new CmaError(ErrorCode.CMA_UNSUPPORTED, "buffer addresses need koffi on Linux");
     // koffi.address refuses a bare SharedArrayBuffer; a view over it has the same address.
     base = Number(lib.koffi.address(isSharedArrayBuffer(ab) ? new Uint8Array(ab) : ab));
     bases.set(ab, base);

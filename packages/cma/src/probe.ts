@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { addressOf } from "./iolist.js";
 import { transferSync } from "./copy.js";
-import { CmaError } from "./errors.js";
+import { CmaError, ErrorCode } from "./errors.js";
 import { cmaAvailability, enablePeerAccess, userNamespaceOf } from "./permission.js";
 import { permissionAdvice } from "./diagnose.js";
 
@@ -48,9 +48,9 @@ export function publishProbeToken(): ProbeToken {
  */
 export function probe(peer: ProbeToken): ProbeResult {
   const avail = cmaAvailability();
-  if (!avail.available) return { usable: false, code: "ERR_CMA_DISABLED", reason: avail.reason };
+  if (!avail.available) return { usable: false, code: ErrorCode.CMA_DISABLED, reason: avail.reason };
   if (!peer || !Number.isSafeInteger(peer.pid) || peer.pid <= 0 || !peer.addr || typeof peer.token !== "string") {
-    return { usable: false, code: "ERR_CMA_DISABLED", reason: "the peer did not publish a probe token (CMA is off on its side)" };
+    return { usable: false, code: ErrorCode.CMA_DISABLED, reason: "the peer did not publish a probe token (CMA is off on its side)" };
   }
   const got = new Uint8Array(8);
   try {
@@ -68,7 +68,7 @@ export function probe(peer: ProbeToken): ProbeResult {
   if (hex !== peer.token) {
     return {
       usable: false,
-      code: "ERR_PROBE_MISMATCH",
+      code: ErrorCode.PROBE_MISMATCH,
       reason: `reading pid ${peer.pid} returned other bytes than it published: the pid names another process (different PID namespaces?)`,
     };
   }

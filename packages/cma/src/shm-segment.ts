@@ -8,7 +8,7 @@
 // when a process is SIGKILLed afterwards.
 import { closeSync, fstatSync, openSync, statSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
 import { join } from "node:path";
-import { OnecopyError } from "./errors.js";
+import { ErrorCode, OnecopyError } from "./errors.js";
 import { libc, libcError } from "./libc.js";
 
 /** Where segments live: the tmpfs behind POSIX shm_open on Linux. */
@@ -56,9 +56,9 @@ function checkName(name: string): string {
 
 function mapFd(fd: number, path: string, bytes: number): ShmSegment {
   const lib = libc();
-  if (!lib) throw shmError("ERR_SHM_UNAVAILABLE", `cannot map ${path}: ${libcError()}`);
+  if (!lib) throw shmError(ErrorCode.SHM_UNAVAILABLE, `cannot map ${path}: ${libcError()}`);
   const p = lib.mmap(null, bytes, PROT_RW, MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (isFailure(p)) throw shmError("ERR_SHM_MAP", `mmap of ${path} (${bytes} bytes) failed, errno ${lib.koffi.errno()}`);
+  if (isFailure(p)) throw shmError(ErrorCode.SHM_MAP, `mmap of ${path} (${bytes} bytes) failed, errno ${lib.koffi.errno()}`);
   const address = BigInt(p);
   return { path, bytes, address, buffer: lib.koffi.view(address, bytes) as ArrayBuffer };
 }
@@ -79,7 +79,7 @@ export function createShmSegment(name: string, bytes: number): ShmSegment {
     if (fd >= 0) unlinkShmPath(path);
     if (err instanceof OnecopyError) throw err;
     const e = err as NodeJS.ErrnoException;
-    throw shmError(e.code ?? "ERR_SHM_CREATE", `cannot create shared-memory segment ${path} (${bytes} bytes): ${e.message}`, err);
+    throw shmError(e.code ?? ErrorCode.SHM_CREATE, `cannot create shared-memory segment ${path} (${bytes} bytes): ${e.message}`, err);
   } finally {
     if (fd >= 0) closeSync(fd);
   }
@@ -92,12 +92,12 @@ export function openShmSegment(name: string, bytes: number): ShmSegment {
   try {
     fd = openSync(path, fsc.O_RDWR);
     const size = fstatSync(fd).size;
-    if (size !== bytes) throw shmError("ERR_SHM_SIZE", `shared-memory segment ${path} holds ${size} bytes, expected ${bytes}`);
+    if (size !== bytes) throw shmError(ErrorCode.SHM_SIZE, `shared-memory segment ${path} holds ${size} bytes, expected ${bytes}`);
     return mapFd(fd, path, bytes);
   } catch (err) {
     if (err instanceof OnecopyError) throw err;
     const e = err as NodeJS.ErrnoException;
-    throw shmError(e.code ?? "ERR_SHM_OPEN", `cannot open shared-memory segment ${path}: ${e.message}`, err);
+    throw shmError(e.code ?? ErrorCode.SHM_OPEN, `cannot open shared-memory segment ${path}: ${e.message}`, err);
   } finally {
     if (fd >= 0) closeSync(fd);
   }

@@ -1,12 +1,12 @@
 // Whether this process may use CMA at all: platform, bindings and the ONECOPY_CMA kill switch.
 import { libc, libcError } from "./libc.js";
-import type { CmaErrorCode } from "./errors.js";
+import { ErrorCode, type CmaErrorCode } from "./errors.js";
+import { readKnob } from "./knobs.js";
 
 let disabledBy: { code: CmaErrorCode; message: string } | null | undefined;
 
 function envDisabled(): boolean {
-  const v = (process.env.ONECOPY_CMA ?? "").trim().toLowerCase();
-  return v === "0" || v === "false" || v === "off" || v === "no";
+  return !readKnob("cma");
 }
 
 /**
@@ -17,11 +17,11 @@ export function cmaDisabledReason(): { code: CmaErrorCode; message: string } | n
   if (disabledBy === undefined) {
     if (envDisabled()) {
       disabledBy = {
-        code: "ERR_CMA_DISABLED",
+        code: ErrorCode.CMA_DISABLED,
         message: "single-copy transfers are disabled by ONECOPY_CMA=0 (unset it, or run without --no-cma, to enable them)",
       };
     } else if (!libc()) {
-      disabledBy = { code: "ERR_CMA_UNSUPPORTED", message: `single-copy transfers are unavailable: ${libcError()}` };
+      disabledBy = { code: ErrorCode.CMA_UNSUPPORTED, message: `single-copy transfers are unavailable: ${libcError()}` };
     } else {
       disabledBy = null;
     }
@@ -31,5 +31,5 @@ export function cmaDisabledReason(): { code: CmaErrorCode; message: string } | n
 
 /** Turn CMA off for the rest of this process's life (the runtime equivalent of ONECOPY_CMA=0). */
 export function disableCma(why = "disabled by the application"): void {
-  disabledBy = { code: "ERR_CMA_DISABLED", message: `single-copy transfers are ${why}` };
+  disabledBy = { code: ErrorCode.CMA_DISABLED, message: `single-copy transfers are ${why}` };
 }

@@ -5,8 +5,8 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, release } from "node:os";
 import { pathToFileURL } from "node:url";
-import { asyncDefaults, cmaAvailability, probe, publishProbeToken, readPtraceScope, shmUnavailableReason, transparentHugePages, userNamespaceOf } from "@onecopy/cma";
-import { readTransport, TUNABLES } from "@onecopy/rendezvous";
+import { KNOBS, cmaAvailability, probe, publishProbeToken, readPtraceScope, shmUnavailableReason, transparentHugePages, userNamespaceOf } from "@onecopy/cma";
+import { readTransport } from "@onecopy/rendezvous";
 
 const require = createRequire(import.meta.url);
 
@@ -71,12 +71,9 @@ export function infoText(): string {
     "",
     "Tunables (environment variable = current value; default)",
   ];
-  for (const [name, k] of Object.entries(TUNABLES) as Array<[string, { env: string; default: number | string; doc: string }]>) {
-    lines.push(`  ${k.env} = ${process.env[k.env] ?? "(unset)"}; default ${String(k.default)}   [${name}]`);
+  for (const [name, k] of Object.entries(KNOBS)) {
+    lines.push(`  ${k.env} = ${process.env[k.env] ?? "(unset)"}; default ${String(k.default)}   [${k.layer}: ${name}]`);
     lines.push(`      ${k.doc}`);
   }
-  lines.push(`  ONECOPY_CMA = ${process.env.ONECOPY_CMA ?? "(unset)"}; 0 disables single copy everywhere`);
-  lines.push(`  ONECOPY_CMA_ASYNC_MIN = ${asyncDefaults.threshold}; copies this large run on worker threads`);
-  lines.push(`  ONECOPY_CMA_STREAMS = ${asyncDefaults.streams}; concurrent worker calls per large copy`);
   return lines.join("\n") + "\n";
 }

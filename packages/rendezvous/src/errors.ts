@@ -1,31 +1,8 @@
-// Error codes of the messaging layer. Every error is an OnecopyError with a stable `code`.
-import { OnecopyError } from "@onecopy/cma";
+// Errors of the messaging layer: an OnecopyError with a stable `code` from the one enum
+// (@onecopy/cma's ErrorCode) and the ranks and sizes involved.
+import { ErrorCode, OnecopyError, type ErrorCodeValue } from "@onecopy/cma";
 
-export { OnecopyError };
-
-/** Stable codes thrown or rejected by the messaging layer. */
-export const ErrorCode = {
-  /** A rank outside 0 … size-1 (or not ANY_SOURCE where that is allowed). */
-  INVALID_RANK: "ERR_INVALID_RANK",
-  /** A tag that is not an integer in 0 … TAG_UB (or ANY_TAG where that is allowed). */
-  INVALID_TAG: "ERR_INVALID_TAG",
-  /** A data argument that is not a buffer, typed array, DataView or array of those. */
-  INVALID_BUFFER: "ERR_INVALID_BUFFER",
-  /** Another argument is wrong (type, range). */
-  INVALID_ARG: "ERR_INVALID_ARG",
-  /** The message was longer than the receive buffer; nothing was written, the message is consumed. */
-  TRUNCATE: "ERR_TRUNCATE",
-  /** The peer process died or left the job while the operation needed it. */
-  PEER_LOST: "ERR_PEER_LOST",
-  /** The communicator (or the whole runtime) was closed. */
-  CLOSED: "ERR_CLOSED",
-  /** Start-up failed: a rank did not come up, or presented a wrong job token. */
-  INIT: "ERR_INIT",
-  /** The peers disagree about a collective operation (type, length, op, root). */
-  MISMATCH: "ERR_MISMATCH",
-} as const;
-
-export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+export { ErrorCode, OnecopyError, type ErrorCodeValue };
 
 /** Context fields attached to messaging errors. */
 export interface MessagingErrorContext {

@@ -12,6 +12,7 @@ export { Request, waitAll, type Status } from "./request.js";
 export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
+export { KNOBS, knobsOf, readKnob, parseByteCount, type Knob, type KnobLayer, type KnobName } from "@onecopy/cma";
 export { removeJobSegments } from "./shm/shm-path.js";
 export { viewsOf, ioListOfViews, copyViews, type MessageData, type DataViews } from "./buffers.js";
 export type { TransportStats, PathStats } from "./stats.js";

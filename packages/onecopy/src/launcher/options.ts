@@ -2,10 +2,9 @@
 import { statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 
-/** Transports a rank may be told to use (`ONECOPY_TRANSPORT`). */
-export const TRANSPORTS = ["cma", "shm", "socket"] as const;
-/** A transport name accepted by `--transport` / {@link LaunchOptions.transport}. */
-export type TransportName = (typeof TRANSPORTS)[number];
+import { TRANSPORTS, parseByteCount, type TransportName } from "@onecopy/cma";
+
+export { TRANSPORTS, parseByteCount, type TransportName };
 
 /** Largest job the launcher starts. */
 export const MAX_NP = 1024;
@@ -102,21 +101,6 @@ export interface ResolvedLaunchOptions {
 
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/**
- * Parse a byte count: a non-negative integer with an optional binary suffix
- * (`k`, `K`, `KiB`, `kb`, `m`, `M`, `MiB`, `g`, `GiB`; all powers of 1024, case-insensitive).
- * @throws RangeError if the text is not a byte count or exceeds `Number.MAX_SAFE_INTEGER`.
- */
-export function parseByteCount(text: string, what = "byte count"): number {
-  const m = /^\s*(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(text);
-  if (!m) throw new RangeError(`${what} must be a number of bytes like 8192, 64k, 64KiB or 1MiB, got '${text}'`);
-  const unit = (m[2] ?? "").toLowerCase();
-  const mult = unit.startsWith("k") ? 1024 : unit.startsWith("m") ? 1024 ** 2 : unit.startsWith("g") ? 1024 ** 3 : 1;
-  const value = Number(m[1]) * mult;
-  if (!Number.isSafeInteger(value)) throw new RangeError(`${what} is too large: '${text}'`);
-  return value;
-}
 
 function duration(name: string, value: unknown, fallback: number | undefined, allowZero: boolean): number | undefined {
   if (value === undefined) return fallback;

@@ -14,6 +14,7 @@
 import { createShmSegment, openShmSegment, unlinkShmSegment, unmapShmSegment, yieldCpu, type ShmSegment } from "@onecopy/cma";
 import { performance } from "node:perf_hooks";
 import { ViewWriter } from "../buffers.js";
+import { ErrorCode, MessagingError } from "../errors.js";
 import { IDLE, RUNNING, RingReader, RingWriter } from "./ring.js";
 import { geometryOf, segmentBytes, segmentName, type Geometry } from "./segment-layout.js";
 
@@ -120,7 +121,7 @@ export class ShmChannel {
   /** Stream `s` to the peer through our ring (set up on first use), or over the socket if the ring is unusable. */
   send(s: ShmSend): void {
     if (this.closed) {
-      s.done(new Error("shared-memory channel closed"));
+      s.done(new MessagingError(ErrorCode.CLOSED, `send to rank ${this.opts.peer}: the shared-memory channel is closed`, { rank: this.opts.rank, peer: this.opts.peer }));
       return;
     }
     if (this.outState === "none") this.offer();
@@ -386,7 +387,7 @@ export class ShmChannel {
         this.onMapped(h.ok === true);
         return;
       default:
-        throw new Error(`unknown shared-memory frame op ${String(h.o)} from rank ${this.opts.peer}`);
+        throw new MessagingError(ErrorCode.PROTOCOL, `unknown shared-memory frame op ${String(h.o)} from rank ${this.opts.peer}`, { rank: this.opts.rank, peer: this.opts.peer });
     }
   }
 

@@ -1,0 +1,178 @@
+// Every knob of onecopy in one table: environment variable, default, parser and the reason for
+// the default. It sits at the bottom layer so that every layer (the copy core, the messaging
+// runtime, the collectives, the launcher and `onecopy info`) reads the same names, parses them
+// the same way and prints the same documentation. Layers pick their own rows: `knobsOf(layer)`.
+
+/** Which layer reads a knob. */
+export type KnobLayer = "cma" | "messaging" | "collectives";
+
+/** One documented knob. `parse` turns the raw environment text into a value or throws a RangeError. */
+export interface Knob<T> {
+  readonly env: string;
+  readonly default: T;
+  readonly layer: KnobLayer;
+  readonly parse: (raw: string, env: string) => T;
+  readonly doc: string;
+}
+
+/**
+ * Parse a byte count: a non-negative integer with an optional binary suffix (`k`, `KiB`, `kb`,
+ * `m`, `MiB`, `g`, `GiB`; all powers of 1024, case-insensitive). `what` names the source in
+ * the error (an environment variable, a CLI flag, an option).
+ * @throws RangeError if the text is not a byte count or exceeds `Number.MAX_SAFE_INTEGER`.
+ */
+export function parseByteCount(text: string, what = "byte count"): number {
+  const m = /^\s*(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(text);
+  if (!m) throw new RangeError(`${what} must be a number of bytes like 8192, 64k, 64KiB or 1MiB, got '${text}'`);
+  const unit = (m[2] ?? "").toLowerCase();
+  const mult = unit.startsWith("k") ? 1024 : unit.startsWith("m") ? 1024 ** 2 : unit.startsWith("g") ? 1024 ** 3 : 1;
+  const value = Number(m[1]) * mult;
+  if (!Number.isSafeInteger(value)) throw new RangeError(`${what} is too large: '${text}'`);
+  return value;
+}
+
+/** Parse a non-negative integer (a count or milliseconds; no suffixes). */
+export function parseCount(text: string, what = "count"): number {
+  const t = text.trim();
+  const v = /^\d+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(v)) throw new RangeError(`${what} must be a non-negative integer, got '${text}'`);
+  return v;
+}
+
+/** Parse an on/off switch: 1/true/on/yes or 0/false/off/no. */
+export function parseSwitch(text: string, what = "switch"): boolean {
+  const t = text.trim().toLowerCase();
+  if (t === "1" || t === "true" || t === "on" || t === "yes") return true;
+  if (t === "0" || t === "false" || t === "off" || t === "no") return false;
+  throw new RangeError(`${what} must be 1 or 0 (true/false, on/off, yes/no), got '${text}'`);
+}
+
+/** Transports of large messages (`ONECOPY_TRANSPORT`, `--transport`): `cma` is the default. */
+export const TRANSPORTS = ["cma", "shm", "socket"] as const;
+/** A transport name. */
+export type TransportName = (typeof TRANSPORTS)[number];
+
+/** Parse a transport name. */
+export function parseTransport(text: string, what = "transport"): TransportName {
+  if (!(TRANSPORTS as readonly string[]).includes(text)) throw new RangeError(`${what} must be one of ${TRANSPORTS.join(", ")}, got '${text}'`);
+  return text as TransportName;
+}
+
+const bytes = (env: string, layer: KnobLayer, dflt: number, doc: string): Knob<number> => ({ env, layer, default: dflt, parse: parseByteCount, doc });
+const count = (env: string, layer: KnobLayer, dflt: number, doc: string): Knob<number> => ({ env, layer, default: dflt, parse: parseCount, doc });
+
+/** The table. Keys are the names the layers use in code. */
+export const KNOBS = {
+  // ---- the copy core ---------------------------------------------------------------------
+  cma: {
+    env: "ONECOPY_CMA",
+    layer: "cma",
+    default: true,
+    parse: parseSwitch,
+    doc: "0 disables single-copy transfers everywhere (the launcher's --no-cma). Large messages then take the shared-memory double copy. One kill switch, read once per process.",
+  } satisfies Knob<boolean>,
+  cmaAsyncMin: bytes(
+    "ONECOPY_CMA_ASYNC_MIN",
+    "cma",
+    4 << 20,
+    "Copies of at least this many bytes run on koffi worker threads so the event loop keeps turning; smaller ones run synchronously (about 1.5 us per call). Measured (bench/cma-bw): a worker hop costs 15-60 us, under 10% of the copy from about 4 MiB on 4 KiB pages; a synchronous 4 MiB copy stalls the event loop about 0.3 ms at most.",
+  ),
+  cmaStreams: count(
+    "ONECOPY_CMA_STREAMS",
+    "cma",
+    2,
+    "Concurrent worker calls one large copy is split into (each at least 4 MiB). On 4 KiB pages one stream stops near 13 GB/s because the kernel pins the remote pages one at a time; two overlap on the 2 cores measured.",
+  ),
+  // ---- the messaging runtime -------------------------------------------------------------
+  transport: {
+    env: "ONECOPY_TRANSPORT",
+    layer: "messaging",
+    default: "cma",
+    parse: parseTransport,
+    doc: "Transport of large messages: cma copies once with CMA and uses the shared-memory double copy for pairs that cannot; shm uses shared memory for every large message; socket streams them over the Unix socket.",
+  } satisfies Knob<TransportName>,
+  eagerLimit: bytes(
+    "ONECOPY_EAGER_LIMIT",
+    "messaging",
+    32 * 1024,
+    "Largest message sent inline on the socket. Above it the receiver copies once, straight from the sender's buffer, at the cost of an extra control hop. Measured (bench/p2p-suite, eager-limit table, quiet 2-core VM): at 64 KiB single copy wins both latency (1.22x) and bandwidth (1.77x); at 32 KiB latency is even (0.89x) and bandwidth 1.14x; at 16 KiB inline latency is clearly better.",
+  ),
+  unexpectedLimit: bytes(
+    "ONECOPY_UNEXPECTED_LIMIT",
+    "messaging",
+    64 * 1024 * 1024,
+    "Bytes of eager messages a rank buffers before any receive matches them, each message counted with its bookkeeping overhead. Past it the rank stops reading from the sending peer (backpressure) until receives drain the queue.",
+  ),
+  packBelow: bytes(
+    "ONECOPY_PACK_BELOW",
+    "messaging",
+    1024,
+    "A message of several pieces whose average piece is smaller than this many bytes is packed into one contiguous buffer (and unpacked on receipt) instead of travelling as an iovec list: the kernel pins a page per remote iovec (~0.5-0.8 us each), so tiny pieces cost more than copying them (measured: a column halo of 8190 x 8 B, 7.1 ms as iovecs vs 0.22 ms packed). 0 never packs.",
+  ),
+  connectTimeoutMs: count(
+    "ONECOPY_CONNECT_TIMEOUT_MS",
+    "messaging",
+    60_000,
+    "How long start-up waits for every other rank to come up before failing with ERR_INIT, in milliseconds.",
+  ),
+  shmCells: count(
+    "ONECOPY_SHM_CELLS",
+    "messaging",
+    8,
+    "Cells per direction of a rank pair's shared-memory ring (ONECOPY_TRANSPORT=shm, and pairs that cannot use CMA). The sender fills cells while the receiver drains earlier ones.",
+  ),
+  shmCellSize: bytes(
+    "ONECOPY_SHM_CELL_SIZE",
+    "messaging",
+    128 * 1024,
+    "Bytes per shared-memory cell (rounded up to a page). One segment per direction holds cells x cell size.",
+  ),
+  shmSpinUs: count(
+    "ONECOPY_SHM_SPIN_US",
+    "messaging",
+    50,
+    "Microseconds a rank polls a stalled shared-memory ring mid-transfer before it sleeps and waits for the peer's doorbell frame on the socket. 0 = never poll (doorbell only).",
+  ),
+  // ---- the collectives -------------------------------------------------------------------
+  collInlineMax: bytes(
+    "ONECOPY_COLL_INLINE_MAX",
+    "collectives",
+    16 * 1024,
+    "Small-message switch point of the collectives, in bytes. Every collective starts with one dissemination (Bruck) exchange of small descriptors (log2 n rounds of eager messages). When the data a collective moves is at most this many bytes in total (count x element size x number of contributing ranks), it travels inside that exchange and the collective is over after it. Above it the exchange carries only addresses and the data moves with single copies. Measured (bench/collectives.ts): inline wins while the extra bytes through the socket cost less than one more control round (30-60 us on an idle 2-vCPU VM), i.e. up to ~16 KiB in total.",
+  ),
+  collChunk: bytes(
+    "ONECOPY_COLL_CHUNK",
+    "collectives",
+    128 * 1024,
+    "Chunk of a fused reduction, in bytes (at least 4096): a peer's contribution is read into a scratch area of this size and combined into the destination while it is still in cache (L2 is 512 KiB on the measured EPYC; two chunks of scratch plus the destination chunk fit). Smaller chunks pay more syscalls (1.5 us each); larger ones fall out of cache.",
+  ),
+  collFanout: count(
+    "ONECOPY_COLL_FANOUT",
+    "collectives",
+    2,
+    "How many single-copy transfers a root keeps in flight at once when it writes to (scatter, bcast) or reads from (gather) the other ranks (at least 1). Each transfer touches one peer's memory, so no process ever has more than one remote reader; the bound keeps the root from flooding the libuv pool. 2 matches the 2 cores of the measured machine.",
+  ),
+  collRootedEager: count(
+    "ONECOPY_COLL_ROOTED_EAGER",
+    "collectives",
+    0,
+    "1: bcast, reduce, gather(v) and scatter(v) skip the descriptor exchange; messages of at most the inline maximum go linearly over eager messages, each carrying a header that the receiving side checks. Faster under oversubscription (measured, 8 ranks on 2 cores, 8 B: bcast 1368 -> 502 us, reduce 1743 -> 832, gather 1849 -> 1458, scatter 1549 -> 469), but weaker error semantics, as in MPI: a count/type/operator mismatch fails only on the rank that sees it, and ranks that disagree about the root or about which collective they call may hang. 0 (default): every call starts with the exchange, so every mismatch fails on every rank.",
+  ),
+} as const;
+
+/** Names of the knobs. */
+export type KnobName = keyof typeof KNOBS;
+/** The value type of knob `K`. */
+export type KnobValue<K extends KnobName> = (typeof KNOBS)[K] extends Knob<infer T> ? T : never;
+
+/** The value of knob `name` from `env` (its default when unset or empty). */
+export function readKnob<K extends KnobName>(name: K, env: NodeJS.ProcessEnv = process.env): KnobValue<K> {
+  const k = KNOBS[name] as unknown as Knob<KnobValue<K>>;
+  const raw = env[k.env];
+  return raw === undefined || raw === "" ? k.default : k.parse(raw, k.env);
+}
+
+/** The knobs one layer reads, by name. */
+export function knobsOf(layer: KnobLayer): Array<[KnobName, Knob<unknown>]> {
+  return (Object.entries(KNOBS) as Array<[KnobName, Knob<unknown>]>).filter(([, k]) => k.layer === layer);
+}
