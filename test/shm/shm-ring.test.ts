@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { explain, fixture, runJob, type JobOptions } from "../../../../test/kit/job.js";
+import { explain, fixture, runJob, type JobOptions } from "../kit/job.js";
 
 const script = (name: string) => fixture(import.meta.url, name);
 
