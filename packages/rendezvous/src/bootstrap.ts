@@ -1,6 +1,9 @@
 // Start-up: every rank listens on <jobDir>/<rank>.sock and connects to every lower rank, so
 // each pair shares one full-duplex connection. The handshake carries the job token and pid;
 // then each side probes the other with a real CMA read and tells it the outcome.
+//
+// Until a connection is accepted its frames are capped at MAX_HANDSHAKE_HEADER and it has
+// HELLO_TIMEOUT_MS to deliver its HELLO; a refusal names its reason with a RejectCode.
 import { createServer, createConnection, type Server, type Socket } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import { rmSync } from "node:fs";
@@ -10,7 +13,8 @@ import { Peer } from "./endpoint.js";
 import { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { Tunables } from "./tunables.js";
-import { encodeHeader, FrameReader, T, type Header } from "./wire.js";
+import { HELLO_TIMEOUT_MS, REJECT_LINGER_MS, RejectCode, type RejectCodeValue } from "./handshake.js";
+import { encodeHeader, FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, T, type Header } from "./wire.js";
 
 export interface JobInfo {
   rank: number;
@@ -93,7 +97,9 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
   const attach = (socket: Socket, peerRank: number | null, onHandshake: (peer: Peer | null, h: Header) => Peer | null) => {
     socket.setNoDelay?.(true);
     let peer: Peer | null = null;
-    const reader = new FrameReader((h) => {
+    // Until the handshake is done, only handshake-sized frames: a length prefix above the cap
+    // drops the connection before any of it is buffered.
+    const reader: FrameReader = new FrameReader((h) => {
       if (peer && peer.state !== "connecting" && h.t < 10) return engine.onFrame(peer, h);
       if (h.t === T.PROBED) {
         if (peer) {
@@ -105,7 +111,7 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
       }
       peer = onHandshake(peer, h);
       return null;
-    });
+    }, { maxHeader: MAX_HANDSHAKE_HEADER });
     socket.on("data", (chunk: Buffer) => {
       try {
         reader.push(chunk);
@@ -125,32 +131,44 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
     socket.on("error", (err) => gone(err));
     return (p: Peer) => {
       peer = p;
+      reader.maxHeader = MAX_HEADER;
     };
   };
 
   // Accept connections from higher ranks.
   const path = socketPathOf(jobDir, rank);
   const server = createServer((socket) => {
-    const timer = setTimeout(() => socket.destroy(), 10_000);
-    let bind!: (p: Peer) => void;
-    bind = attach(socket, null, (peer, h) => {
-      if (peer) return peer;
-      clearTimeout(timer);
-      const reject = (reason: string) => {
-        socket.end(encodeHeader({ t: T.REJECT, reason }));
-        return null;
-      };
-      if (h.t !== T.HELLO) return reject("expected a HELLO frame");
-      if (!tokenMatches(h.token, token)) return reject("wrong job token: this process is not part of the job (ONECOPY_JOB_TOKEN differs)");
-      const r = h.rank as number;
-      if (h.size !== size || !Number.isInteger(r) || r <= rank || r >= size || engine.peers[r]) {
-        return reject(`rank/size mismatch: got rank ${String(h.rank)} of ${String(h.size)}, this is rank ${rank} of ${size}`);
-      }
+    const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS).unref();
+    let answered = false;
+    const reject = (code: RejectCodeValue, reason: string): null => {
+      answered = true;
+      clearTimeout(helloTimer);
+      socket.end(encodeHeader({ t: T.REJECT, code, reason }));
+      setTimeout(() => socket.destroy(), REJECT_LINGER_MS).unref();
+      return null;
+    };
+    const accept = (r: number, h: Header): Peer => {
       const p = new Peer(r, socket);
       socket.write(encodeHeader({ t: T.WELCOME, rank, pid: process.pid, probe: myProbe }));
       bind(p);
       established(p, h);
       return p;
+    };
+    const bind = attach(socket, null, (peer, h) => {
+      if (peer) return peer;
+      if (answered) return null; // refused: ignore whatever else it sends until it is gone
+      clearTimeout(helloTimer);
+      if (h.t !== T.HELLO) return reject(RejectCode.NOT_HELLO, `expected a HELLO frame, got a frame of type ${h.t}`);
+      if (!tokenMatches(h.token, token)) {
+        return reject(RejectCode.TOKEN, "wrong job token: this process is not part of the job (ONECOPY_JOB_TOKEN differs)");
+      }
+      const r = h.rank as number;
+      if (h.size !== size || !Number.isInteger(r) || r <= rank || r >= size) {
+        return reject(RejectCode.RANK, `rank/size mismatch: got rank ${String(h.rank)} of ${String(h.size)}, this is rank ${rank} of ${size}`);
+      }
+      if (engine.peers[r]) return reject(RejectCode.DUPLICATE, `rank ${r} has already joined (as pid ${engine.peers[r]!.pid})`);
+      answered = true;
+      return accept(r, h);
     });
   });
   server.unref();
@@ -166,10 +184,12 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
       if (failed) return;
       const socket = createConnection(socketPathOf(jobDir, peerRank));
       let connected = false;
+      let answered = false;
       const bind = attach(socket, peerRank, (peer, h) => {
         if (peer) return peer;
         if (h.t === T.REJECT) {
-          fail(initError(`rank ${rank}: rank ${peerRank} refused the connection: ${String(h.reason)}`));
+          answered = true;
+          fail(initError(`rank ${rank}: rank ${peerRank} refused the connection: ${String(h.reason)} [${String(h.code)}]`));
           socket.destroy();
           return null;
         }
@@ -178,6 +198,7 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
           socket.destroy();
           return null;
         }
+        answered = true;
         const p = new Peer(peerRank, socket);
         bind(p);
         established(p, h);
@@ -187,6 +208,12 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
         connected = true;
         socket.unref();
         socket.write(encodeHeader(hello()));
+      });
+      // Dropped before any answer (e.g. the peer's HELLO timeout fired while this process was
+      // descheduled): nothing was registered on either side, so simply connect again.
+      socket.once("close", () => {
+        if (!connected || answered || failed || engine.closed || Date.now() > deadline) return;
+        setTimeout(attempt, delay).unref();
       });
       socket.once("error", (err: NodeJS.ErrnoException) => {
         if (connected) return;
