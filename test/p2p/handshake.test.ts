@@ -2,8 +2,10 @@
 // huge header, sends garbage or trickles bytes before its HELLO is dropped within seconds and
 // without buffering; a process that holds the job token but is not the process the launcher
 // started as a rank is refused that rank's slot. The real job completes in every case.
-import { existsSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
@@ -111,6 +113,25 @@ function prefix(len: number): Buffer {
   return b;
 }
 
+interface Answer {
+  t?: number;
+  code?: string;
+  reason?: string;
+  closed?: boolean;
+}
+
+/** Run the impostor fixture: a separate process with the token, claiming `rank` (and `pid`). */
+function impostor(sock: string, token: string, rank: number, pid?: number): Promise<Answer> {
+  const args = ["--import", "tsx", script("impostor.ts"), sock, token, String(rank), "2", ...(pid ? [String(pid)] : [])];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) => {
+      const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+      if (!line) reject(new Error(`impostor failed: ${err?.message}\n${stdout}\n${stderr}`));
+      else resolve(JSON.parse(line.slice(7)) as Answer);
+    });
+  });
+}
+
 function expectJobCompleted(r: LaunchResult & { results: unknown[][] }): void {
   expect(r.exitCode, explain(r)).toBe(0);
   expect(r.results[0]).toEqual([expect.objectContaining({ rank: 0, sent: 1 << 20 })]);
@@ -145,5 +166,53 @@ describe("handshake against foreign connections", () => {
     // 4 × 16 MiB announced; none of it was buffered (the old parser kept it all, re-copied).
     const { heldRssKiB } = r.results[0]![0] as { heldRssKiB: number };
     expect(heldRssKiB / 1024, "MiB of peak RSS added while flooded").toBeLessThan(8);
+  });
+});
+
+describe("handshake: who may take a rank's place", () => {
+  it("refuses a token holder that is not the process the launcher started as the claimed rank", async () => {
+    const job = startJob("before-init"); // rank 1 holds off its init: its slot at rank 0 is free
+    const [i0, i1] = await Promise.all([job.info(0), job.info(1)]);
+    const sock = join(i0.jobDir, "0.sock");
+    const [own, lying] = await Promise.all([
+      // Honest about its own pid, which is not the launcher's rank 1.
+      impostor(sock, i0.token, 1),
+      // Claims to be rank 1's real pid: the kernel says otherwise.
+      impostor(sock, i0.token, 1, i1.pid),
+    ]);
+    writeFileSync(join(i0.jobDir, "go"), "");
+    const r = await job.done;
+    expect(own, explain(r)).toMatchObject({ t: 12, code: "REJECT_NOT_LAUNCHED" });
+    expect(own.reason).toMatch(new RegExp(`launcher started rank 1 as pid ${i1.pid}\\b`));
+    expect(lying).toMatchObject({ t: 12, code: "REJECT_PID_MISMATCH" });
+    expect(lying.reason).toMatch(new RegExp(`claims pid ${i1.pid} for rank 1, but the connecting process is pid \\d+`));
+    expectJobCompleted(r);
+  });
+
+  it("still runs a job whose ranks were started by hand (no launcher record)", async () => {
+    const jobDir = mkdtempSync(join(tmpdir(), "onecopy-byhand-"));
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, ONECOPY_SIZE: "2", ONECOPY_JOB_DIR: jobDir, ONECOPY_JOB_TOKEN: "f".repeat(32) };
+      delete env.ONECOPY_LAUNCHER_PID;
+      const ranks = [0, 1].map(
+        (rank) =>
+          new Promise<{ code: number | null; out: string }>((resolve) => {
+            const child = spawn(process.execPath, ["--import", "tsx", script("handshake.ts")], {
+              env: { ...env, ONECOPY_RANK: String(rank) },
+              stdio: ["ignore", "pipe", "pipe"],
+            });
+            let out = "";
+            child.stdout.on("data", (c: Buffer) => (out += c));
+            child.stderr.on("data", (c: Buffer) => (out += c));
+            child.on("close", (code) => resolve({ code, out }));
+          }),
+      );
+      const [a, b] = await Promise.all(ranks);
+      expect(a!.code, a!.out).toBe(0);
+      expect(b!.code, b!.out).toBe(0);
+      expect(b!.out).toContain('RESULT {"rank":1,"ok":true}');
+    } finally {
+      rmSync(jobDir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,6 +13,8 @@ export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from 
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
 export { removeJobSegments } from "./shm/shm-path.js";
+export { RejectCode, type RejectCodeValue } from "./handshake.js";
+export { writePidRecord, pidRecordPath } from "./pid-record.js";
 export { viewsOf, ioListOfViews, copyViews, type MessageData, type DataViews } from "./buffers.js";
 export type { TransportStats, PathStats } from "./stats.js";
 export type { Engine } from "./engine.js";
