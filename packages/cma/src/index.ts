@@ -35,6 +35,7 @@ export { describe, type Descriptor } from "./descriptor.js";
 export { cmaAvailability, enablePeerAccess, readPtraceScope, userNamespaceOf, type CmaAvailability } from "./permission.js";
 export { publishProbeToken, probe, type ProbeToken, type ProbeResult } from "./probe.js";
 export { cmaDisabledReason, disableCma } from "./switch.js";
+export { peerCredentials, peerCredentialsUnavailable, type PeerCredentials } from "./peercred.js";
 export { allocBuffer, bufferBacking, transparentHugePages, type AllocOptions, type BufferBacking } from "./hugepages.js";
 export {
   SHM_DIR,

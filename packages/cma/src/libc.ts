@@ -21,6 +21,7 @@ export interface Libc {
   madvise: NativeFn;
   getpid: NativeFn;
   sched_yield: NativeFn;
+  getsockopt: NativeFn;
 }
 
 let loaded: Libc | null | undefined;
@@ -73,6 +74,7 @@ function load(): Libc | null {
       madvise: lib.func("int madvise(void *addr, size_t length, int advice)"),
       getpid: lib.func("int getpid()"),
       sched_yield: lib.func("int sched_yield()"),
+      getsockopt: lib.func("int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)"),
     };
   } catch (err) {
     loadFailure = `the C library lacks process_vm_readv/process_vm_writev: ${(err as Error).message}`;

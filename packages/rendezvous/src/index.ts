@@ -14,6 +14,8 @@ export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
 export { KNOBS, knobsOf, readKnob, parseByteCount, type Knob, type KnobLayer, type KnobName } from "@onecopy/cma";
 export { removeJobSegments } from "./shm/shm-path.js";
+export { RejectCode, type RejectCodeValue } from "./handshake.js";
+export { writePidRecord, pidRecordPath } from "./pid-record.js";
 export { viewsOf, ioListOfViews, copyViews, type MessageData, type DataViews } from "./buffers.js";
 export type { TransportStats, PathStats } from "./stats.js";
 export type { Engine } from "./engine.js";

@@ -2,6 +2,7 @@
 // Payload bytes are written straight from the caller's buffers (no concatenation) and read
 // straight into the receiver's buffers when a receive is already posted.
 import { Packr } from "msgpackr";
+import { OnecopyError } from "@onecopy/cma";
 
 /** Frame types. Numbers keep the hot headers small. */
 export const T = {
@@ -52,47 +53,128 @@ export interface PayloadSink {
 /** Decides, for each header, whether payload follows and where it goes. */
 export type HeaderHandler = (h: Header) => PayloadSink | null;
 
-const MAX_HEADER = 16 * 1024 * 1024;
+/** Largest header an authenticated peer may send (an RTS can list many iovecs). */
+export const MAX_HEADER = 16 * 1024 * 1024;
 
-/** Incremental frame parser over socket chunks. */
+/**
+ * Largest header accepted before the handshake completes. HELLO, WELCOME and REJECT are a few
+ * hundred bytes; a bigger length prefix from a process that has not shown the job token is
+ * refused at once, before any of it is buffered.
+ */
+export const MAX_HANDSHAKE_HEADER = 4 * 1024;
+
+/** Stable codes of {@link FrameError}. */
+export type FrameErrorCode = "ERR_FRAME_TOO_LARGE" | "ERR_FRAME_CORRUPT";
+
+/** A byte stream that is not a sequence of valid frames. The connection must be dropped. */
+export class FrameError extends OnecopyError {
+  declare readonly code: FrameErrorCode;
+  constructor(code: FrameErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+export interface FrameReaderOptions {
+  /** Largest header accepted, in bytes (default {@link MAX_HEADER}); may be changed later through `maxHeader`. */
+  maxHeader?: number;
+}
+
+/**
+ * Incremental frame parser over socket chunks. Headers that arrive whole inside a chunk are
+ * decoded in place; an incomplete one is copied into a buffer of its final size (known from its
+ * length prefix) so every byte is copied at most once, however finely it is split.
+ */
 export class FrameReader {
-  /** Bytes of an incomplete length/header, kept until the next chunk (never payload). */
-  private pending: Buffer | null = null;
+  /** Largest header length accepted; checked as soon as the 4-byte prefix is known. */
+  maxHeader: number;
+  /** The length prefix while it is incomplete. */
+  private readonly prefix = Buffer.alloc(4);
+  private prefixHave = 0;
+  /** The header body while it is incomplete (allocated once its length is known). */
+  private body: Buffer | null = null;
+  private bodyHave = 0;
   private sink: PayloadSink | null = null;
   private remaining = 0;
 
-  constructor(private readonly onHeader: HeaderHandler) {}
+  constructor(
+    private readonly onHeader: HeaderHandler,
+    options: FrameReaderOptions = {},
+  ) {
+    this.maxHeader = options.maxHeader ?? MAX_HEADER;
+  }
 
   push(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.pending) {
-      buf = Buffer.concat([this.pending, chunk]);
-      this.pending = null;
-    }
     let off = 0;
-    while (off < buf.length) {
+    if (this.prefixHave > 0 || this.body) {
+      off = this.fillPartial(chunk);
+      if (this.body === null || this.bodyHave < this.body.length) return; // chunk used up
+      const body = this.body;
+      this.body = null;
+      this.bodyHave = 0;
+      this.dispatch(decode(body));
+    }
+    while (off < chunk.length) {
       if (this.remaining > 0) {
-        const take = Math.min(this.remaining, buf.length - off);
-        this.sink!.write(buf.subarray(off, off + take));
+        const take = Math.min(this.remaining, chunk.length - off);
+        this.sink!.write(chunk.subarray(off, off + take));
         off += take;
         this.remaining -= take;
         if (this.remaining === 0) this.finishPayload();
         continue;
       }
-      if (buf.length - off < 4) break;
-      const len = buf.readUInt32LE(off);
-      if (len > MAX_HEADER) throw new Error(`corrupt frame: header of ${len} bytes`);
-      if (buf.length - off - 4 < len) break;
-      const h = packr.unpack(buf.subarray(off + 4, off + 4 + len)) as Header;
-      off += 4 + len;
-      const sink = this.onHeader(h);
-      if (sink) {
-        this.sink = sink;
-        this.remaining = h.n ?? 0;
-        if (this.remaining === 0) this.finishPayload();
+      if (chunk.length - off < 4) {
+        chunk.copy(this.prefix, 0, off);
+        this.prefixHave = chunk.length - off;
+        return;
       }
+      const len = chunk.readUInt32LE(off);
+      this.checkLength(len);
+      if (chunk.length - off - 4 < len) {
+        this.body = Buffer.allocUnsafe(len);
+        this.bodyHave = chunk.copy(this.body, 0, off + 4);
+        return;
+      }
+      const h = decode(chunk.subarray(off + 4, off + 4 + len));
+      off += 4 + len;
+      this.dispatch(h);
     }
-    if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
+  }
+
+  /** Continue an incomplete prefix/header with `chunk`; returns how many of its bytes were used. */
+  private fillPartial(chunk: Buffer): number {
+    let off = 0;
+    if (this.body === null) {
+      const take = Math.min(4 - this.prefixHave, chunk.length);
+      chunk.copy(this.prefix, this.prefixHave, 0, take);
+      this.prefixHave += take;
+      off = take;
+      if (this.prefixHave < 4) return off;
+      this.prefixHave = 0;
+      const len = this.prefix.readUInt32LE(0);
+      this.checkLength(len);
+      this.body = Buffer.allocUnsafe(len);
+      this.bodyHave = 0;
+    }
+    const take = Math.min(this.body.length - this.bodyHave, chunk.length - off);
+    chunk.copy(this.body, this.bodyHave, off, off + take);
+    this.bodyHave += take;
+    return off + take;
+  }
+
+  private checkLength(len: number): void {
+    if (len > this.maxHeader) {
+      throw new FrameError("ERR_FRAME_TOO_LARGE", `frame header of ${len} bytes exceeds the limit of ${this.maxHeader} bytes`);
+    }
+  }
+
+  /** Hand a decoded header to the handler (which may change `maxHeader` for the next frame). */
+  private dispatch(h: Header): void {
+    const sink = this.onHeader(h);
+    if (sink) {
+      this.sink = sink;
+      this.remaining = h.n ?? 0;
+      if (this.remaining === 0) this.finishPayload();
+    }
   }
 
   private finishPayload(): void {
@@ -100,4 +182,17 @@ export class FrameReader {
     this.sink = null;
     s.end();
   }
+}
+
+function decode(bytes: Uint8Array): Header {
+  let h: unknown;
+  try {
+    h = packr.unpack(bytes);
+  } catch (err) {
+    throw new FrameError("ERR_FRAME_CORRUPT", `frame header of ${bytes.length} bytes is not valid msgpack`, { cause: err });
+  }
+  if (typeof h !== "object" || h === null || typeof (h as Header).t !== "number") {
+    throw new FrameError("ERR_FRAME_CORRUPT", "frame header is not a map with a numeric type");
+  }
+  return h as Header;
 }

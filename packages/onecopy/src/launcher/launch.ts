@@ -2,7 +2,7 @@
 // spawning, output, the first-failure / timeout / signal teardown, and cleanup.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { removeJobSegments } from "@onecopy/rendezvous";
+import { removeJobSegments, writePidRecord } from "@onecopy/rendezvous";
 import { createJobDir, removeJobDir } from "./jobdir.js";
 import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
 import { OutputSink, RankStreamReader } from "./output.js";
@@ -146,6 +146,8 @@ class Job {
     }
     st.proc = proc;
     st.pid = proc.child.pid ?? 0;
+    // The ranks accept a peer only if it is the process started here as that rank (or its child).
+    if (st.pid > 0) writePidRecord(this.ctx.jobDir, rank, st.pid);
     const { collectOutput, tagOutput, onOutput } = this.opts;
     const prefix = tagOutput ? `[${rank}] ` : undefined;
     st.stdout = new RankStreamReader(proc.stdout, {
