@@ -7,6 +7,12 @@ export const LAUNCHER_ENV = {
   transport: "ONECOPY_TRANSPORT",
   /** Pid of the launcher; its presence tells a rank that fd 3 is the launcher lifeline pipe. */
   launcherPid: "ONECOPY_LAUNCHER_PID",
+  /**
+   * Pid of the launcher again, for the rank preload only: it ties the rank's life to that
+   * process and removes the variable, so that the rank's own children (which may inherit the
+   * preload through `fork()`'s execArgv) do not take their parent for a launcher.
+   */
+  rankParent: "ONECOPY_RANK_PARENT",
 } as const;
 
 /**

@@ -1,8 +1,20 @@
 // launch(): run one job of N ranks to completion. Owns the job's lifecycle: job directory,
 // spawning, output, the first-failure / timeout / signal teardown, and cleanup.
+//
+// How each way a job can end reaches the ranks and whatever they started (each rank leads its
+// own process group, which its children share and which outlives it):
+//   - a rank exits (any status): its group is SIGKILLed at once (no orphans);
+//   - a rank fails, the job times out, the launcher gets SIGINT/SIGTERM/SIGHUP: every live
+//     rank's group gets SIGTERM, then SIGKILL after killGraceMs;
+//   - the launcher process exits (uncaught exception, process.exit()): its 'exit' handler
+//     SIGKILLs every group and removes the job files;
+//   - the launcher is SIGKILLed: the kernel SIGKILLs every rank (parent-death signal, set by
+//     rank-preload.ts before the script runs) and the job guardian (guardian.ts) SIGKILLs their
+//     groups and removes the job files.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { removeJobSegments } from "@onecopy/rendezvous";
+import { JobGuardian } from "./guardian.js";
 import { createJobDir, removeJobDir } from "./jobdir.js";
 import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
 import { OutputSink, RankStreamReader } from "./output.js";
@@ -100,6 +112,7 @@ class Job {
   private readonly sinks: { stdout?: OutputSink; stderr?: OutputSink } = {};
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private readonly exitHandler = (): void => this.emergencyCleanup();
+  private guardian: JobGuardian | undefined;
   private stopReason: StopReason | undefined;
   private exitCode = 0;
   private timedOut = false;
@@ -124,6 +137,7 @@ class Job {
         process.on(sig, handler);
       }
     }
+    this.guardian = new JobGuardian(this.ctx.jobDir, this.ctx.token);
     if (this.opts.inheritOutput) {
       this.sinks.stdout = new OutputSink(process.stdout);
       this.sinks.stderr = new OutputSink(process.stderr);
@@ -146,6 +160,7 @@ class Job {
     }
     st.proc = proc;
     st.pid = proc.child.pid ?? 0;
+    this.guardian?.add(st.pid);
     const { collectOutput, tagOutput, onOutput } = this.opts;
     const prefix = tagOutput ? `[${rank}] ` : undefined;
     st.stdout = new RankStreamReader(proc.stdout, {
@@ -172,6 +187,7 @@ class Job {
     st.signal = signal;
     // Anything the rank started and left behind in its process group is an orphan: kill it.
     signalGroup(st.pid, "SIGKILL");
+    this.guardian?.remove(st.pid);
     if ((error !== undefined || code !== 0) && this.stopReason === undefined) {
       this.stopReason = "failure";
       this.failedRank = st.rank;
@@ -264,6 +280,7 @@ class Job {
   private emergencyCleanup(): void {
     for (const st of this.ranks) signalGroup(st.pid, "SIGKILL");
     this.removeJobFiles();
+    this.guardian?.release();
   }
 
   /** The job directory and any shared-memory segment a killed rank could not unlink. */
@@ -280,6 +297,7 @@ class Job {
     this.sinks.stdout?.close();
     this.sinks.stderr?.close();
     this.removeJobFiles();
+    this.guardian?.release();
     const ranks: RankResult[] = this.ranks.map((st) => ({
       rank: st.rank,
       pid: st.pid,

@@ -1,7 +1,9 @@
 // Rank side: die with the launcher. The launcher gives every rank a lifeline pipe on fd 3 and
 // holds the other end open; if the launcher dies in any way, including SIGKILL, the kernel
 // closes that end and the rank reads end-of-file. No polling: one idle, unref'd socket.
-import { fstatSync } from "node:fs";
+// (Ranks started by the launcher normally never get that far: the kernel kills them first, see
+// rank-preload.ts. This is the fallback where the parent-death signal could not be set.)
+import { fstatSync, readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { basename } from "node:path";
 import { ENV } from "@onecopy/rendezvous";
@@ -20,13 +22,17 @@ export interface WatchLauncherOptions {
 let active: { stop: () => void } | undefined;
 
 /**
- * Exit this rank (code 1, with a message on stderr) as soon as its launcher dies.
+ * Exit this rank (code 1, with a message on stderr) as soon as its launcher dies, and take
+ * whatever it started with it.
  *
  * Does nothing unless the process was started by `onecopy run` / `launch()`, i.e. unless
  * `ONECOPY_LAUNCHER_PID` is set and fd 3 is a socket. The watch does not keep the process alive.
  * Calling it again while a watch is active returns the same stop function. A rank busy in a
  * long synchronous computation notices only when it next returns to the event loop.
- * When the launcher is lost, the job directory is also removed (the launcher could not).
+ * When the launcher is lost, the job directory is also removed (the launcher could not), and a
+ * rank that leads its own process group (as ranks started by the launcher do) SIGKILLs that
+ * group, itself and everything it started, as the last step of exiting (after the other
+ * 'exit' listeners ran).
  *
  * @returns a function that stops watching (and closes fd 3).
  */
@@ -54,6 +60,7 @@ export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
     process.stderr.write(`onecopy: rank ${rank}: launcher (pid ${launcherPid}) is gone; exiting\n`);
     const jobDir = process.env[ENV.jobDir];
     if (jobDir && basename(jobDir).startsWith(JOB_DIR_PREFIX)) removeJobDir(jobDir);
+    if (leadsOwnProcessGroup()) process.once("exit", () => process.kill(-process.pid, "SIGKILL"));
     process.exit(1);
   };
   socket.on("end", lost);
@@ -70,4 +77,15 @@ export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
   };
   active = { stop };
   return stop;
+}
+
+/** Whether this process is the leader of its process group (field 5 of /proc/self/stat). */
+function leadsOwnProcessGroup(): boolean {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state ppid pgrp ...
+    return Number(fields[2]) === process.pid;
+  } catch {
+    return false;
+  }
 }
