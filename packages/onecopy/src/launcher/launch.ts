@@ -11,9 +11,13 @@
 //   - the launcher is SIGKILLed: the kernel SIGKILLs every rank (parent-death signal, set by
 //     rank-preload.ts before the script runs) and the job guardian (guardian.ts) SIGKILLs their
 //     groups and removes the job files.
+// A rank that exits 0 without having joined the job while another rank waits in init() would
+// leave that rank to its start-up timeout: it fails the job at once, by name (see
+// checkLeftBeforeJoining).
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { removeJobSegments } from "@onecopy/rendezvous";
+import { LIFELINE_NEWS } from "./env.js";
 import { JobGuardian } from "./guardian.js";
 import { createJobDir, removeJobDir } from "./jobdir.js";
 import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
@@ -79,6 +83,10 @@ interface RankState {
   signal: string | null;
   exited: boolean;
   closed: boolean;
+  /** It said (on its lifeline) that it called init(). */
+  initStarted: boolean;
+  /** It said that init() finished. */
+  joined: boolean;
   stdout?: RankStreamReader;
   stderr?: RankStreamReader;
 }
@@ -148,7 +156,7 @@ class Job {
   }
 
   private start(rank: number): void {
-    const st: RankState = { rank, pid: 0, code: null, signal: null, exited: false, closed: false };
+    const st: RankState = { rank, pid: 0, code: null, signal: null, exited: false, closed: false, initStarted: false, joined: false };
     this.ranks.push(st);
     let proc: RankProcess;
     try {
@@ -161,6 +169,7 @@ class Job {
     st.proc = proc;
     st.pid = proc.child.pid ?? 0;
     this.guardian?.add(st.pid);
+    proc.lifeline?.on("data", (news: Buffer) => this.onNews(st, news));
     const { collectOutput, tagOutput, onOutput } = this.opts;
     const prefix = tagOutput ? `[${rank}] ` : undefined;
     st.stdout = new RankStreamReader(proc.stdout, {
@@ -188,22 +197,9 @@ class Job {
     // Anything the rank started and left behind in its process group is an orphan: kill it.
     signalGroup(st.pid, "SIGKILL");
     this.guardian?.remove(st.pid);
-    if ((error !== undefined || code !== 0) && this.stopReason === undefined) {
-      this.stopReason = "failure";
-      this.failedRank = st.rank;
-      if (error) {
-        this.exitCode = 1;
-        this.message = `onecopy: rank ${st.rank} could not be started: ${error.message}`;
-      } else if (signal) {
-        this.exitCode = signalExitCode(signal);
-        this.message = `onecopy: rank ${st.rank} was killed by signal ${signal}`;
-      } else {
-        this.exitCode = code! > 0 ? code! : 1;
-        this.message = `onecopy: rank ${st.rank} exited with code ${code}`;
-      }
-      this.say(this.message);
-      this.stopRanks(this.opts.failGraceMs);
-    }
+    if (error) this.fail(st, 1, `rank ${st.rank} could not be started: ${error.message}`);
+    else if (signal) this.fail(st, signalExitCode(signal), `rank ${st.rank} was killed by signal ${signal}`);
+    else if (code !== 0) this.fail(st, code! > 0 ? code! : 1, `rank ${st.rank} exited with code ${code}`);
     // Output pipes normally close right after the exit; don't wait forever for stragglers.
     if (st.proc && !st.closed) {
       const proc = st.proc;
@@ -221,7 +217,45 @@ class Job {
       this.onExit(st, st.proc?.child.exitCode ?? null, st.proc?.child.signalCode ?? null);
     }
     st.closed = true;
+    // Its lifeline is closed too, so what it said there is all it will ever say.
+    this.checkLeftBeforeJoining();
     if (--this.remaining === 0) this.finish();
+  }
+
+  /** The first failure stops the job: record it, say it, stop the other ranks. */
+  private fail(st: RankState, exitCode: number, why: string): void {
+    if (this.stopReason !== undefined) return;
+    this.stopReason = "failure";
+    this.failedRank = st.rank;
+    this.exitCode = exitCode;
+    this.message = `onecopy: ${why}`;
+    this.say(this.message);
+    this.stopRanks(this.opts.failGraceMs);
+  }
+
+  private onNews(st: RankState, news: Buffer): void {
+    for (const byte of news) {
+      if (byte === LIFELINE_NEWS.initStarted) st.initStarted = true;
+      else if (byte === LIFELINE_NEWS.joined) st.joined = true;
+    }
+    this.checkLeftBeforeJoining();
+  }
+
+  /**
+   * A rank that exited 0 without joining, while another rank is still in start-up (it called
+   * init() and waits for everyone), would make that rank wait for its start-up timeout: fail
+   * the job now and name the rank. Ranks that never call init() (plain scripts) say nothing on
+   * their lifelines, so a job of them is never failed here. Checked whenever a rank closes or
+   * reports news, so the order of the two events does not matter.
+   */
+  private checkLeftBeforeJoining(): void {
+    if (this.stopReason !== undefined) return;
+    const left = this.ranks.find((st) => st.closed && st.code === 0 && !st.joined);
+    if (!left) return;
+    const waiting = this.ranks.some((st) => st !== left && !st.exited && st.initStarted && !st.joined);
+    if (!waiting) return;
+    const why = left.initStarted ? "it called init() but exited before init() finished" : "it never called init()";
+    this.fail(left, 1, `rank ${left.rank} exited with code 0 before joining the job (${why})`);
   }
 
   private onTimeout(): void {

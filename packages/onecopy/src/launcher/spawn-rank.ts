@@ -76,6 +76,8 @@ export interface RankProcess {
   child: ChildProcess;
   stdout: Readable;
   stderr: Readable;
+  /** The launcher's end of the lifeline; it carries the rank's news bytes (LIFELINE_NEWS). */
+  lifeline: Readable | undefined;
 }
 
 /**
@@ -92,12 +94,13 @@ export function spawnRank(job: JobContext, rank: number): RankProcess {
     detached: true,
     windowsHide: true,
   });
-  const lifeline = child.stdio[LIFELINE_FD] as Readable | null;
-  // Never written to; only held open. Reading it just lets us see EOF when the rank is gone, so
-  // the child's 'close' event can fire. Errors (the rank closed its end) are harmless.
+  const lifeline = (child.stdio[LIFELINE_FD] as Readable | null) ?? undefined;
+  // Never written to by the launcher; only held open. Reading it brings the rank's news and lets
+  // us see EOF when the rank is gone, so the child's 'close' event can fire. Errors (the rank
+  // closed its end) are harmless.
   lifeline?.on("error", () => {});
   lifeline?.resume();
-  return { rank, child, stdout: child.stdout!, stderr: child.stderr! };
+  return { rank, child, stdout: child.stdout!, stderr: child.stderr!, lifeline };
 }
 
 /** Send `signal` to the process group led by `pid`; returns false if the group is gone. */

@@ -3,12 +3,13 @@
 // closes that end and the rank reads end-of-file. No polling: one idle, unref'd socket.
 // (Ranks started by the launcher normally never get that far: the kernel kills them first, see
 // rank-preload.ts. This is the fallback where the parent-death signal could not be set.)
-import { fstatSync, readFileSync } from "node:fs";
+// The rank also tells the launcher over fd 3 when it starts and finishes joining the job.
+import { fstatSync, readFileSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { basename } from "node:path";
 import { ENV } from "@onecopy/rendezvous";
 import { removeJobDir, JOB_DIR_PREFIX } from "./jobdir.js";
-import { LAUNCHER_ENV, LIFELINE_FD } from "./env.js";
+import { LAUNCHER_ENV, LIFELINE_FD, LIFELINE_NEWS } from "./env.js";
 
 /** Options of {@link watchLauncher}. */
 export interface WatchLauncherOptions {
@@ -20,6 +21,8 @@ export interface WatchLauncherOptions {
 }
 
 let active: { stop: () => void } | undefined;
+/** Set once this module closed fd 3: the number may since belong to another file. */
+let lifelineClosed = false;
 
 /**
  * Exit this rank (code 1, with a message on stderr) as soon as its launcher dies, and take
@@ -73,6 +76,7 @@ export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
     if (stopped) return;
     stopped = true;
     active = undefined;
+    lifelineClosed = true;
     socket.destroy();
   };
   active = { stop };
@@ -87,5 +91,21 @@ function leadsOwnProcessGroup(): boolean {
     return Number(fields[2]) === process.pid;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Tell the launcher how far this rank got in joining the job: `"init"` when init() is called,
+ * `"joined"` when it has finished. One byte on the lifeline; does nothing outside the launcher
+ * (or in a process the rank started, which inherits the environment but is not a rank).
+ */
+export function tellLauncher(news: "init" | "joined"): void {
+  const launcherPid = Number(process.env[LAUNCHER_ENV.launcherPid]);
+  if (!launcherPid || process.ppid !== launcherPid || lifelineClosed) return;
+  try {
+    if (!fstatSync(LIFELINE_FD).isSocket()) return;
+    writeSync(LIFELINE_FD, Buffer.of(news === "init" ? LIFELINE_NEWS.initStarted : LIFELINE_NEWS.joined));
+  } catch {
+    // the launcher is gone (EPIPE) or fd 3 is not ours: nothing to tell
   }
 }

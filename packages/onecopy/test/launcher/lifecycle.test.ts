@@ -1,6 +1,7 @@
 // How a job ends, as seen from its ranks and their children: nothing outlives a SIGKILLed
-// launcher (not even a rank stuck in a synchronous loop, nor what it started), and lingering
-// children of a job that ended normally are killed.
+// launcher (not even a rank stuck in a synchronous loop, nor what it started), a rank that
+// leaves before joining fails the job at once and is named, and lingering children of a job
+// that ended normally are killed.
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
@@ -83,6 +84,42 @@ describe("watchLauncher() without a parent-death signal", () => {
     expect(pid).toBe(proc.pid);
     (proc.stdio[3] as Readable).destroy(); // the "launcher" is gone
     expect(await waitGone([pid, grandchild], GONE_WITHIN_MS)).toEqual([]);
+  });
+});
+
+describe("a rank that leaves before joining", () => {
+  it.each([
+    ["exits at once, before rank 0 has started init()", "1=exit0", /\(it never called init\(\)\)$/],
+    ["exits while rank 0 waits in init()", "1=exit0:1500", /\(it never called init\(\)\)$/],
+    ["calls init() and exits before it finishes", "1=init-quit", /\(it called init\(\) but exited before init\(\) finished\)$/],
+  ])("fails the job within seconds and is named when it %s", async (_what, spec, why) => {
+    const t0 = Date.now();
+    const r = await launch({
+      np: 2,
+      script: fixture("lifecycle.js"),
+      args: [spec, "0=init-wait"],
+      timeoutMs: 20_000,
+      failGraceMs: 300,
+      killGraceMs: 500,
+    });
+    for (const x of r.ranks) track(x.pid);
+    expect(r.timedOut).toBe(false);
+    expect(r.ok).toBe(false);
+    expect(r.exitCode).toBe(1);
+    expect(r.failedRank).toBe(1);
+    expect(r.message).toMatch(/^onecopy: rank 1 exited with code 0 before joining the job /);
+    expect(r.message).toMatch(why);
+    expect(r.ranks[1]).toMatchObject({ code: 0, signal: null });
+    expect(r.ranks[0].signal).toBe("SIGTERM"); // it was still waiting for rank 1
+    expect(Date.now() - t0).toBeLessThan(10_000); // the start-up timeout alone is 60 s
+    expect(exists(r.jobDir)).toBe(false);
+  }, 40_000);
+
+  it("is fine in a job of plain scripts that never call init(), whatever the order of exits", async () => {
+    const r = await launch({ np: 3, script: fixture("lifecycle.js"), args: ["0=exit0", "1=exit0:800", "2=exit0:400"] });
+    expect(r.message).toBeUndefined();
+    expect(r).toMatchObject({ ok: true, exitCode: 0 });
+    expect(r.ranks.map((x) => x.code)).toEqual([0, 0, 0]);
   });
 });
 
