@@ -33,6 +33,7 @@ export {
 } from "./copy.js";
 export { describe, type Descriptor } from "./descriptor.js";
 export { cmaAvailability, enablePeerAccess, readPtraceScope, userNamespaceOf, type CmaAvailability } from "./permission.js";
+export { setParentDeathSignal } from "./parent-death.js";
 export { publishProbeToken, probe, type ProbeToken, type ProbeResult } from "./probe.js";
 export { cmaDisabledReason, disableCma } from "./switch.js";
 export { peerCredentials, peerCredentialsUnavailable, type PeerCredentials } from "./peercred.js";

@@ -16,7 +16,7 @@
  */
 import { initWorld, type InitOptions } from "@onecopy/rendezvous";
 import { Comm } from "./comm.js";
-import { watchLauncher } from "./launcher/watch.js";
+import { tellLauncher, watchLauncher } from "./launcher/watch.js";
 
 export {
   ANY_SOURCE,
@@ -46,5 +46,8 @@ export { Comm, IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceF
  */
 export async function init(opts: InitOptions = {}): Promise<Comm> {
   watchLauncher(); // a rank never outlives its launcher
-  return initWorld(opts, (rt, ctx) => new Comm(rt, ctx, null));
+  tellLauncher("init"); // from now on the other ranks may be waiting for this one
+  const comm = await initWorld(opts, (rt, ctx) => new Comm(rt, ctx, null));
+  tellLauncher("joined");
+  return comm;
 }

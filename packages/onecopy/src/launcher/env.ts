@@ -7,12 +7,28 @@ export const LAUNCHER_ENV = {
   transport: "ONECOPY_TRANSPORT",
   /** Pid of the launcher; its presence tells a rank that fd 3 is the launcher lifeline pipe. */
   launcherPid: "ONECOPY_LAUNCHER_PID",
+  /**
+   * Pid of the launcher again, for the rank preload only: it ties the rank's life to that
+   * process and removes the variable, so that the rank's own children (which may inherit the
+   * preload through `fork()`'s execArgv) do not take their parent for a launcher.
+   */
+  rankParent: "ONECOPY_RANK_PARENT",
 } as const;
 
 /**
  * The file descriptor of the lifeline pipe in every rank. The launcher holds the other end open
  * and never writes to it; when the launcher dies (even by SIGKILL) the kernel closes it and the
- * rank sees end-of-file. `watchLauncher()` (to be called by the runtime's init()) listens for
- * that; the runtime can also read `ONECOPY_LAUNCHER_PID` to name the launcher in errors.
+ * rank sees end-of-file. `watchLauncher()` (called by init()) listens for that. The rank writes
+ * one byte of {@link LIFELINE_NEWS} when it starts joining the job and one when it has joined,
+ * so the launcher can tell a rank that left before joining (while others wait for it) from a
+ * plain script that never meant to join.
  */
 export const LIFELINE_FD = 3;
+
+/** The bytes a rank writes on its lifeline. */
+export const LIFELINE_NEWS = {
+  /** init() was called: this rank now waits in start-up for all the others. */
+  initStarted: 0x53, // "S"
+  /** init() finished: this rank is connected to every other rank. */
+  joined: 0x4a, // "J"
+} as const;

@@ -1,8 +1,24 @@
 // launch(): run one job of N ranks to completion. Owns the job's lifecycle: job directory,
 // spawning, output, the first-failure / timeout / signal teardown, and cleanup.
+//
+// How each way a job can end reaches the ranks and whatever they started (each rank leads its
+// own process group, which its children share and which outlives it):
+//   - a rank exits (any status): its group is SIGKILLed at once (no orphans);
+//   - a rank fails, the job times out, the launcher gets SIGINT/SIGTERM/SIGHUP: every live
+//     rank's group gets SIGTERM, then SIGKILL after killGraceMs;
+//   - the launcher process exits (uncaught exception, process.exit()): its 'exit' handler
+//     SIGKILLs every group and removes the job files;
+//   - the launcher is SIGKILLed: the kernel SIGKILLs every rank (parent-death signal, set by
+//     rank-preload.ts before the script runs) and the job guardian (guardian.ts) SIGKILLs their
+//     groups and removes the job files.
+// A rank that exits 0 without having joined the job while another rank waits in init() would
+// leave that rank to its start-up timeout: it fails the job at once, by name (see
+// checkLeftBeforeJoining).
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { removeJobSegments, writePidRecord } from "@onecopy/rendezvous";
+import { LIFELINE_NEWS } from "./env.js";
+import { JobGuardian } from "./guardian.js";
 import { createJobDir, removeJobDir } from "./jobdir.js";
 import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
 import { OutputSink, RankStreamReader } from "./output.js";
@@ -67,6 +83,10 @@ interface RankState {
   signal: string | null;
   exited: boolean;
   closed: boolean;
+  /** It said (on its lifeline) that it called init(). */
+  initStarted: boolean;
+  /** It said that init() finished. */
+  joined: boolean;
   stdout?: RankStreamReader;
   stderr?: RankStreamReader;
 }
@@ -100,6 +120,7 @@ class Job {
   private readonly sinks: { stdout?: OutputSink; stderr?: OutputSink } = {};
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private readonly exitHandler = (): void => this.emergencyCleanup();
+  private guardian: JobGuardian | undefined;
   private stopReason: StopReason | undefined;
   private exitCode = 0;
   private timedOut = false;
@@ -124,6 +145,7 @@ class Job {
         process.on(sig, handler);
       }
     }
+    this.guardian = new JobGuardian(this.ctx.jobDir, this.ctx.token);
     if (this.opts.inheritOutput) {
       this.sinks.stdout = new OutputSink(process.stdout);
       this.sinks.stderr = new OutputSink(process.stderr);
@@ -134,7 +156,7 @@ class Job {
   }
 
   private start(rank: number): void {
-    const st: RankState = { rank, pid: 0, code: null, signal: null, exited: false, closed: false };
+    const st: RankState = { rank, pid: 0, code: null, signal: null, exited: false, closed: false, initStarted: false, joined: false };
     this.ranks.push(st);
     let proc: RankProcess;
     try {
@@ -148,6 +170,8 @@ class Job {
     st.pid = proc.child.pid ?? 0;
     // The ranks accept a peer only if it is the process started here as that rank (or its child).
     if (st.pid > 0) writePidRecord(this.ctx.jobDir, rank, st.pid);
+    this.guardian?.add(st.pid);
+    proc.lifeline?.on("data", (news: Buffer) => this.onNews(st, news));
     const { collectOutput, tagOutput, onOutput } = this.opts;
     const prefix = tagOutput ? `[${rank}] ` : undefined;
     st.stdout = new RankStreamReader(proc.stdout, {
@@ -174,22 +198,10 @@ class Job {
     st.signal = signal;
     // Anything the rank started and left behind in its process group is an orphan: kill it.
     signalGroup(st.pid, "SIGKILL");
-    if ((error !== undefined || code !== 0) && this.stopReason === undefined) {
-      this.stopReason = "failure";
-      this.failedRank = st.rank;
-      if (error) {
-        this.exitCode = 1;
-        this.message = `onecopy: rank ${st.rank} could not be started: ${error.message}`;
-      } else if (signal) {
-        this.exitCode = signalExitCode(signal);
-        this.message = `onecopy: rank ${st.rank} was killed by signal ${signal}`;
-      } else {
-        this.exitCode = code! > 0 ? code! : 1;
-        this.message = `onecopy: rank ${st.rank} exited with code ${code}`;
-      }
-      this.say(this.message);
-      this.stopRanks(this.opts.failGraceMs);
-    }
+    this.guardian?.remove(st.pid);
+    if (error) this.fail(st, 1, `rank ${st.rank} could not be started: ${error.message}`);
+    else if (signal) this.fail(st, signalExitCode(signal), `rank ${st.rank} was killed by signal ${signal}`);
+    else if (code !== 0) this.fail(st, code! > 0 ? code! : 1, `rank ${st.rank} exited with code ${code}`);
     // Output pipes normally close right after the exit; don't wait forever for stragglers.
     if (st.proc && !st.closed) {
       const proc = st.proc;
@@ -207,7 +219,45 @@ class Job {
       this.onExit(st, st.proc?.child.exitCode ?? null, st.proc?.child.signalCode ?? null);
     }
     st.closed = true;
+    // Its lifeline is closed too, so what it said there is all it will ever say.
+    this.checkLeftBeforeJoining();
     if (--this.remaining === 0) this.finish();
+  }
+
+  /** The first failure stops the job: record it, say it, stop the other ranks. */
+  private fail(st: RankState, exitCode: number, why: string): void {
+    if (this.stopReason !== undefined) return;
+    this.stopReason = "failure";
+    this.failedRank = st.rank;
+    this.exitCode = exitCode;
+    this.message = `onecopy: ${why}`;
+    this.say(this.message);
+    this.stopRanks(this.opts.failGraceMs);
+  }
+
+  private onNews(st: RankState, news: Buffer): void {
+    for (const byte of news) {
+      if (byte === LIFELINE_NEWS.initStarted) st.initStarted = true;
+      else if (byte === LIFELINE_NEWS.joined) st.joined = true;
+    }
+    this.checkLeftBeforeJoining();
+  }
+
+  /**
+   * A rank that exited 0 without joining, while another rank is still in start-up (it called
+   * init() and waits for everyone), would make that rank wait for its start-up timeout: fail
+   * the job now and name the rank. Ranks that never call init() (plain scripts) say nothing on
+   * their lifelines, so a job of them is never failed here. Checked whenever a rank closes or
+   * reports news, so the order of the two events does not matter.
+   */
+  private checkLeftBeforeJoining(): void {
+    if (this.stopReason !== undefined) return;
+    const left = this.ranks.find((st) => st.closed && st.code === 0 && !st.joined);
+    if (!left) return;
+    const waiting = this.ranks.some((st) => st !== left && !st.exited && st.initStarted && !st.joined);
+    if (!waiting) return;
+    const why = left.initStarted ? "it called init() but exited before init() finished" : "it never called init()";
+    this.fail(left, 1, `rank ${left.rank} exited with code 0 before joining the job (${why})`);
   }
 
   private onTimeout(): void {
@@ -266,6 +316,7 @@ class Job {
   private emergencyCleanup(): void {
     for (const st of this.ranks) signalGroup(st.pid, "SIGKILL");
     this.removeJobFiles();
+    this.guardian?.release();
   }
 
   /** The job directory and any shared-memory segment a killed rank could not unlink. */
@@ -282,6 +333,7 @@ class Job {
     this.sinks.stdout?.close();
     this.sinks.stderr?.close();
     this.removeJobFiles();
+    this.guardian?.release();
     const ranks: RankResult[] = this.ranks.map((st) => ({
       rank: st.rank,
       pid: st.pid,

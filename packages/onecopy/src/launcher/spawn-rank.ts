@@ -1,6 +1,7 @@
 // Starting one rank: its environment (the launcher/rank contract), its command line, and the
 // process-group plumbing that lets the launcher kill it together with anything it started.
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
 import type { Readable } from "node:stream";
@@ -10,6 +11,21 @@ import { LAUNCHER_ENV, LIFELINE_FD } from "./env.js";
 import type { ResolvedLaunchOptions } from "./options.js";
 
 let tsxImport: string | undefined;
+
+let preloadImport: string[] | undefined;
+
+/**
+ * `--import` of the rank preload (rank-preload.ts), which must run as plain JavaScript before
+ * tsx or the script: the compiled module, found through `dist` from both `dist/launcher` and
+ * `src/launcher` (when the launcher itself runs from source). Empty if it was never built.
+ */
+function rankPreload(): string[] {
+  if (!preloadImport) {
+    const url = new URL("../../dist/launcher/rank-preload.js", import.meta.url);
+    preloadImport = existsSync(url) ? ["--import", url.href] : [];
+  }
+  return preloadImport;
+}
 
 /** `--import` value that registers tsx: a file URL resolved from this package, so any cwd works. */
 export function tsxLoaderUrl(): string {
@@ -41,13 +57,17 @@ export function rankEnv(job: JobContext, rank: number): NodeJS.ProcessEnv {
   if (options.eagerLimit !== undefined) env[ENV.eagerLimit] = String(options.eagerLimit);
   if (options.transport !== undefined) env[LAUNCHER_ENV.transport] = options.transport;
   env[LAUNCHER_ENV.launcherPid] = String(process.pid);
+  env[LAUNCHER_ENV.rankParent] = String(process.pid);
   return env;
 }
 
-/** Node command-line arguments that run the job's script with the app arguments. */
+/**
+ * Node command-line arguments that run the job's script with the app arguments: the rank
+ * preload first (it ties the rank's life to the launcher's), then tsx for TypeScript.
+ */
 export function rankArgv(options: ResolvedLaunchOptions): string[] {
   const loader = options.typescript ? ["--import", tsxLoaderUrl()] : [];
-  return [...loader, options.script, ...options.args];
+  return [...rankPreload(), ...loader, options.script, ...options.args];
 }
 
 /** A started rank. `stdout`/`stderr` are the pipes from the rank; `lifeline` is fd 3. */
@@ -56,6 +76,8 @@ export interface RankProcess {
   child: ChildProcess;
   stdout: Readable;
   stderr: Readable;
+  /** The launcher's end of the lifeline; it carries the rank's news bytes (LIFELINE_NEWS). */
+  lifeline: Readable | undefined;
 }
 
 /**
@@ -72,12 +94,13 @@ export function spawnRank(job: JobContext, rank: number): RankProcess {
     detached: true,
     windowsHide: true,
   });
-  const lifeline = child.stdio[LIFELINE_FD] as Readable | null;
-  // Never written to; only held open. Reading it just lets us see EOF when the rank is gone, so
-  // the child's 'close' event can fire. Errors (the rank closed its end) are harmless.
+  const lifeline = (child.stdio[LIFELINE_FD] as Readable | null) ?? undefined;
+  // Never written to by the launcher; only held open. Reading it brings the rank's news and lets
+  // us see EOF when the rank is gone, so the child's 'close' event can fire. Errors (the rank
+  // closed its end) are harmless.
   lifeline?.on("error", () => {});
   lifeline?.resume();
-  return { rank, child, stdout: child.stdout!, stderr: child.stderr! };
+  return { rank, child, stdout: child.stdout!, stderr: child.stderr!, lifeline };
 }
 
 /** Send `signal` to the process group led by `pid`; returns false if the group is gone. */

@@ -1,12 +1,15 @@
 // Rank side: die with the launcher. The launcher gives every rank a lifeline pipe on fd 3 and
 // holds the other end open; if the launcher dies in any way, including SIGKILL, the kernel
 // closes that end and the rank reads end-of-file. No polling: one idle, unref'd socket.
-import { fstatSync } from "node:fs";
+// (Ranks started by the launcher normally never get that far: the kernel kills them first, see
+// rank-preload.ts. This is the fallback where the parent-death signal could not be set.)
+// The rank also tells the launcher over fd 3 when it starts and finishes joining the job.
+import { fstatSync, readFileSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { basename } from "node:path";
 import { ENV } from "@onecopy/rendezvous";
 import { removeJobDir, JOB_DIR_PREFIX } from "./jobdir.js";
-import { LAUNCHER_ENV, LIFELINE_FD } from "./env.js";
+import { LAUNCHER_ENV, LIFELINE_FD, LIFELINE_NEWS } from "./env.js";
 
 /** Options of {@link watchLauncher}. */
 export interface WatchLauncherOptions {
@@ -18,15 +21,21 @@ export interface WatchLauncherOptions {
 }
 
 let active: { stop: () => void } | undefined;
+/** Set once this module closed fd 3: the number may since belong to another file. */
+let lifelineClosed = false;
 
 /**
- * Exit this rank (code 1, with a message on stderr) as soon as its launcher dies.
+ * Exit this rank (code 1, with a message on stderr) as soon as its launcher dies, and take
+ * whatever it started with it.
  *
  * Does nothing unless the process was started by `onecopy run` / `launch()`, i.e. unless
  * `ONECOPY_LAUNCHER_PID` is set and fd 3 is a socket. The watch does not keep the process alive.
  * Calling it again while a watch is active returns the same stop function. A rank busy in a
  * long synchronous computation notices only when it next returns to the event loop.
- * When the launcher is lost, the job directory is also removed (the launcher could not).
+ * When the launcher is lost, the job directory is also removed (the launcher could not), and a
+ * rank that leads its own process group (as ranks started by the launcher do) SIGKILLs that
+ * group, itself and everything it started, as the last step of exiting (after the other
+ * 'exit' listeners ran).
  *
  * @returns a function that stops watching (and closes fd 3).
  */
@@ -54,6 +63,7 @@ export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
     process.stderr.write(`onecopy: rank ${rank}: launcher (pid ${launcherPid}) is gone; exiting\n`);
     const jobDir = process.env[ENV.jobDir];
     if (jobDir && basename(jobDir).startsWith(JOB_DIR_PREFIX)) removeJobDir(jobDir);
+    if (leadsOwnProcessGroup()) process.once("exit", () => process.kill(-process.pid, "SIGKILL"));
     process.exit(1);
   };
   socket.on("end", lost);
@@ -66,8 +76,36 @@ export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
     if (stopped) return;
     stopped = true;
     active = undefined;
+    lifelineClosed = true;
     socket.destroy();
   };
   active = { stop };
   return stop;
+}
+
+/** Whether this process is the leader of its process group (field 5 of /proc/self/stat). */
+function leadsOwnProcessGroup(): boolean {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state ppid pgrp ...
+    return Number(fields[2]) === process.pid;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Tell the launcher how far this rank got in joining the job: `"init"` when init() is called,
+ * `"joined"` when it has finished. One byte on the lifeline; does nothing outside the launcher
+ * (or in a process the rank started, which inherits the environment but is not a rank).
+ */
+export function tellLauncher(news: "init" | "joined"): void {
+  const launcherPid = Number(process.env[LAUNCHER_ENV.launcherPid]);
+  if (!launcherPid || process.ppid !== launcherPid || lifelineClosed) return;
+  try {
+    if (!fstatSync(LIFELINE_FD).isSocket()) return;
+    writeSync(LIFELINE_FD, Buffer.of(news === "init" ? LIFELINE_NEWS.initStarted : LIFELINE_NEWS.joined));
+  } catch {
+    // the launcher is gone (EPIPE) or fd 3 is not ours: nothing to tell
+  }
 }
