@@ -25,8 +25,9 @@ export const TUNABLES = {
     env: "ONECOPY_UNEXPECTED_LIMIT",
     default: 64 * 1024 * 1024,
     doc:
-      "Bytes of eager messages a rank buffers before any receive matches them. Past it the rank " +
-      "stops reading from the sending peer (backpressure) until receives drain the queue.",
+      "Bytes of eager messages a rank buffers before any receive matches them, each counted with " +
+      "its bookkeeping (about 512 bytes a message, so a flood of tiny messages is bounded too). " +
+      "Past it the rank stops reading from the sending peer (backpressure) until receives drain the queue.",
   },
   packBelow: {
     env: "ONECOPY_PACK_BELOW",

@@ -1,0 +1,35 @@
+// Reliability defects found by fault injection (issue #17): close() with queued sends, the
+// unexpected-message queue at scale, receives whose message cannot be allocated, buffers
+// kept alive by the runtime, and the fallback warning naming the path really taken.
+import { describe, expect, it } from "vitest";
+import { explain, fixture, runJob } from "../kit/job.js";
+
+const script = (name: string) => fixture(import.meta.url, name);
+
+describe("unexpected messages at scale", () => {
+  it("drains a queue of 200 000 in linear time, in order", async () => {
+    const r = await runJob(script("unexpected-scale.ts"), { np: 2 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    const a = r.results[0]![0] as { ms: number[]; ordered: boolean };
+    expect(a.ordered).toBe(true);
+    const [first, big, last] = a.ms as [number, number, number];
+    // 4x the messages: linear is ~4x the time; quadratic is ~16x.
+    expect(big, JSON.stringify(a.ms)).toBeLessThan(6 * Math.min(first, last) + 50);
+  });
+
+  it("keeps MPI order with wildcards through deep unexpected and posted queues", async () => {
+    const r = await runJob(script("unexpected-order.ts"), { np: 3 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    const [p1, p2] = r.results[0] as Array<Record<string, any>>;
+    expect(p1).toEqual({ part: 1, received: 6000, violations: 0, first: [], leftover: 0 });
+    expect(p2).toEqual({ part: 2, violations: 0 });
+  });
+
+  it("counts the per-message cost of tiny messages against the unexpected cap", async () => {
+    const r = await runJob(script("unexpected-cap.ts"), { np: 2 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    // 200 000 x 8 B is 1.6 MB of payload, under the 4 MiB cap; with its real per-message cost
+    // the queue is full long before the marker sent after them arrives.
+    expect(r.results[0]![0], explain(r)).toEqual({ rank: 0, ok: true, markerArrived: false, paused: true });
+  });
+});
