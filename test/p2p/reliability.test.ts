@@ -6,6 +6,26 @@ import { explain, fixture, runJob } from "../kit/job.js";
 
 const script = (name: string) => fixture(import.meta.url, name);
 
+describe("close()", () => {
+  it("delivers every queued eager send before leaving, even to a busy receiver", async () => {
+    const r = await runJob(script("close-flush.ts"), { np: 2 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    const [a, b] = r.results.map((x) => x[0] as Record<string, any>);
+    expect(b, explain(r)).toEqual({ rank: 1, got: 4096, bad: 0, error: "none" });
+    expect(a).toMatchObject({ rank: 0, ok: 4096, pending: 0, errors: {} });
+  });
+
+  it("fails a send nobody receives with ERR_PEER_LOST once the peer leaves, warning while it waits", async () => {
+    const r = await runJob(script("close-unmatched.ts"), { np: 2, env: { ONECOPY_CLOSE_WARN_MS: "300" } });
+    expect(r.exitCode, explain(r)).toBe(0);
+    const a = r.results[0]![0] as Record<string, any>;
+    expect(a, explain(r)).toMatchObject({ rank: 0, done: true, code: "ERR_PEER_LOST" });
+    // It waited for rank 1 (1.5 s), and said what for.
+    expect(a.closeMs).toBeGreaterThan(700);
+    expect(r.ranks[0]!.stderr).toMatch(/close\(\) is waiting for 1 send .*rank 1/);
+  });
+});
+
 describe("unexpected messages at scale", () => {
   it("drains a queue of 200 000 in linear time, in order", async () => {
     const r = await runJob(script("unexpected-scale.ts"), { np: 2 });

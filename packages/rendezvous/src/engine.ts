@@ -63,6 +63,8 @@ export class Engine {
   /** World ranks of each context's group (absent: the whole world). */
   private readonly groups = new Map<string, readonly number[]>();
   private readonly sends = new Map<number, PendingSend>();
+  /** Eager sends whose bytes are not all written to the socket yet, by peer. */
+  private readonly writing = new Map<Peer, Set<Request<void>>>();
   private readonly pulls = new Map<string, PendingPull>();
   private nextId = 1;
   private unexpectedBytes = 0;
@@ -187,7 +189,12 @@ export class Engine {
       return req;
     }
     if (bytes <= this.tunables.eagerLimit) {
+      // Tracked until the socket has taken the bytes: close() waits for them, peer loss fails them.
+      let w = this.writing.get(peer);
+      if (!w) this.writing.set(peer, (w = new Set()));
+      w.add(req);
       peer.send({ t: T.EAGER, c: ctx, g: tag, n: bytes }, views, (err) => {
+        w.delete(req);
         if (err) req.reject(this.lostError(dest, `send to rank ${dest}`));
         else req.resolve();
       });
@@ -569,6 +576,11 @@ export class Engine {
         s.req.reject(err(`send to rank ${r}`));
       }
     }
+    const writes = this.writing.get(peer);
+    if (writes) {
+      this.writing.delete(peer);
+      for (const req of writes) req.reject(err(`send to rank ${r}`));
+    }
     for (const [key, pl] of this.pulls) {
       if (pl.src === r) {
         this.pulls.delete(key);
@@ -594,21 +606,50 @@ export class Engine {
 
   // ---- shutdown -------------------------------------------------------------------------
 
-  /** Reject what can no longer complete; used by close(). */
+  /** Reject what can no longer complete; used by close(). Messages nobody received are dropped. */
   failAllPending(): void {
     const e = this.closedError("pending operation");
     for (const q of this.queues.values()) {
       for (const p of q.posted.removeWhere(() => true)) p.req.reject(e);
       for (const w of q.probes.splice(0)) w.reject(e);
+      for (const m of q.unexpected.removeWhere(() => true)) {
+        this.releaseUnexpected(m);
+        m.selfReq?.reject(this.closedError("send to self (never received)"));
+      }
     }
     for (const pl of this.pulls.values()) pl.fail(e);
     this.pulls.clear();
   }
 
-  /** Promise that settles when every pending send has completed or failed. */
+  /**
+   * Settles when every send posted so far has completed or failed: rendezvous sends on FIN (or
+   * peer loss), eager ones once the socket has taken all their bytes.
+   */
   async drainSends(): Promise<void> {
-    const reqs = [...this.sends.values()].map((s) => s.req.wait().catch(() => {}));
-    await Promise.all(reqs);
+    for (;;) {
+      const reqs: Array<Request<void>> = [...this.sends.values()].map((s) => s.req);
+      for (const w of this.writing.values()) reqs.push(...w);
+      if (reqs.length === 0) return;
+      await Promise.all(reqs.map((r) => r.wait().catch(() => {})));
+    }
+  }
+
+  /** What drainSends still waits for, by peer, in words ("" when nothing). */
+  describePendingSends(): string {
+    const parts: string[] = [];
+    for (const peer of this.peers) {
+      if (!peer) continue;
+      let large = 0;
+      for (const s of this.sends.values()) if (s.peer === peer) large++;
+      const small = this.writing.get(peer)?.size ?? 0;
+      if (large + small === 0) continue;
+      const what = [
+        large ? `${large} large message${large > 1 ? "s" : ""} rank ${peer.rank} has not finished receiving` : "",
+        small ? `${small} small message${small > 1 ? "s" : ""} rank ${peer.rank} has not read from the socket yet` : "",
+      ].filter(Boolean);
+      parts.push(`${large + small} send${large + small > 1 ? "s" : ""} to rank ${peer.rank} (${what.join(", ")})`);
+    }
+    return parts.join("; ");
   }
 
   dispose(): void {

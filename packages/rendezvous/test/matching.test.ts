@@ -172,6 +172,20 @@ describe("engine matching (self-sends in a world of one)", () => {
       e.dispose();
     }
   });
+
+  it("close fails what is still posted and the self-sends nobody received", async () => {
+    const e = engine();
+    try {
+      const posted = e.irecv("w", 0, 3, null, 0);
+      const big = e.isend("w", 0, 4, [new Uint8Array(1 << 20)], 1 << 20); // rendezvous-sized: waits for its receive
+      e.failAllPending();
+      await expect(posted.wait()).rejects.toMatchObject({ code: "ERR_CLOSED" });
+      await expect(big.wait()).rejects.toMatchObject({ code: "ERR_CLOSED" });
+      expect(e.iprobe("w", ANY_SOURCE, ANY_TAG)).toBeNull();
+    } finally {
+      e.dispose();
+    }
+  });
 });
 
 describe("cost per message", () => {
