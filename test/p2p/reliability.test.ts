@@ -53,3 +53,23 @@ describe("unexpected messages at scale", () => {
     expect(r.results[0]![0], explain(r)).toEqual({ rank: 0, ok: true, markerArrived: false, paused: true });
   });
 });
+
+describe("messages whose size cannot be allocated", () => {
+  it("fail the receive with ERR_NO_MEMORY, release the sender and keep the connection", async () => {
+    const r = await runJob(script("bad-size.ts"), { np: 4, timeoutMs: 60_000 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    const [a, b] = r.results.map((x) => x[0] as Record<string, any>);
+    expect(a, explain(r)).toEqual({
+      rank: 0,
+      rtsPosted: "ERR_NO_MEMORY",
+      afterRts: "none",
+      rtsUnexpected: "ERR_NO_MEMORY",
+      blob: "ERR_NO_MEMORY",
+      roundTrip: "none",
+      eagerPosted: "ERR_NO_MEMORY",
+      probed: 2 ** 52,
+      eagerUnexpected: "ERR_NO_MEMORY",
+    });
+    expect(b).toEqual({ rank: 1, sends: { rts7: "none", rts8: "none", blob: "none" }, echo: true });
+  });
+});

@@ -12,7 +12,7 @@ import { allocBuffer, transfer, type CmaError } from "@onecopy/cma";
 import { ANY_SOURCE } from "./constants.js";
 import { copyViews, ioListOfViews, ViewWriter } from "./buffers.js";
 import type { Peer } from "./endpoint.js";
-import { ErrorCode, MessagingError } from "./errors.js";
+import { ErrorCode, MessagingError, OnecopyError } from "./errors.js";
 import { ContextQueues, matches, type Incoming, type PostedRecv, type RecvResult } from "./matching.js";
 import { Request } from "./request.js";
 import { cloneStats, emptyStats, type TransportStats } from "./stats.js";
@@ -158,6 +158,16 @@ export class Engine {
     return new MessagingError(ErrorCode.CLOSED, `${what}: the communicator was closed with close(); no further operations are possible`, {
       rank: this.rank,
     });
+  }
+
+  /** A matched message that could not be served: the memory for it could not be allocated. */
+  private noMemoryError(m: { src: number; tag: number; bytes: number }, cause: unknown): MessagingError {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return new MessagingError(
+      ErrorCode.NO_MEMORY,
+      `message of ${m.bytes} bytes from rank ${m.src} (tag ${m.tag}) cannot be received: allocating memory for it failed (${why}); the message was consumed. Receive it into a buffer of your own, or check the size the sender announces.`,
+      { rank: this.rank, peer: m.src, tag: m.tag, actual: m.bytes, cause },
+    );
   }
 
   private truncateError(m: Incoming, capacity: number): MessagingError {
@@ -315,17 +325,40 @@ export class Engine {
     }
   }
 
+  /** Serve receive `p` with message `m`. Whatever goes wrong, `p` settles and `m`'s sender is released. */
   private deliver(m: Incoming, p: PostedRecv): void {
+    try {
+      this.deliverNow(m, p);
+    } catch (err) {
+      // Only allocation throws here in practice (a size the sender announced that we cannot hold).
+      p.req.reject(err instanceof OnecopyError ? err : this.noMemoryError(m, err));
+      this.release(m);
+    }
+  }
+
+  /** The sender of a message that will not be copied may go on (as after truncation). */
+  private release(m: Incoming): void {
+    if (m.kind === "self") m.selfReq?.resolve();
+    if (m.kind !== "rts") return;
+    const peer = this.peers[m.src];
+    if (peer?.state === "up") this.control(peer, { t: T.FIN, i: m.id });
+  }
+
+  private deliverNow(m: Incoming, p: PostedRecv): void {
     if (m.kind === "rts") {
       this.startRendezvous(m, p);
       return;
     }
-    const src = m.kind === "self" ? m.selfViews! : [m.data!];
     if (p.views && m.bytes > p.capacity) {
       p.req.reject(this.truncateError(m, p.capacity));
       m.selfReq?.resolve();
       return;
     }
+    if (m.error) {
+      p.req.reject(m.error);
+      return;
+    }
+    const src = m.kind === "self" ? m.selfViews! : [m.data!];
     let data: Uint8Array | undefined;
     if (p.views) copyViews(src, p.views);
     else if (m.kind === "eager") data = m.data!;
@@ -344,19 +377,25 @@ export class Engine {
       this.control(peer, { t: T.FIN, i: m.id });
       return;
     }
-    const views = p.views ?? [allocFor(m.bytes)];
-    const data = p.views ? undefined : views[0];
-    const done = (): void => p.req.resolve({ source: m.src, tag: m.tag, bytes: m.bytes, data });
     if (peer.state !== "up") {
       p.req.reject(this.lostError(m.src, `receive from rank ${m.src}`));
       return;
     }
+    const views = p.views ?? [allocFor(m.bytes)]; // may throw: deliver() fails the receive and sends FIN
+    const data = p.views ? undefined : views[0];
+    const done = (): void => p.req.resolve({ source: m.src, tag: m.tag, bytes: m.bytes, data });
     if (!this.shm.useCma(peer) || !m.iov) {
       this.pull(peer, m, views, done, p);
       return;
     }
     const local = ioListOfViews(views, m.bytes);
-    transfer("read", peer.pid, local, m.iov).then(
+    let copied: Promise<number>;
+    try {
+      copied = transfer("read", peer.pid, local, m.iov);
+    } catch (err) {
+      copied = Promise.reject(err); // an io list the copy refuses outright: pull the bytes instead
+    }
+    copied.then(
       () => {
         this.counters.singleCopy.messages++;
         this.counters.singleCopy.bytes += m.bytes;
@@ -481,7 +520,15 @@ export class Engine {
     const p = this.q(m.ctx).posted.take(m.src, m.tag);
     if (!p) {
       // Unexpected: gather the payload, then match again (a receive may be posted meanwhile).
-      const data = new Uint8Array(n);
+      let data: Uint8Array;
+      try {
+        data = new Uint8Array(n);
+      } catch (err) {
+        // Queued all the same, so that the receive that matches it fails instead of waiting.
+        m.error = this.noMemoryError(m, err);
+        this.arrive(m);
+        return DISCARD;
+      }
       let at = 0;
       return {
         write: (c) => {
@@ -498,7 +545,13 @@ export class Engine {
       p.req.reject(this.truncateError(m, p.capacity));
       return DISCARD;
     }
-    const views = p.views ?? [new Uint8Array(n)];
+    let views: Uint8Array[];
+    try {
+      views = p.views ?? [new Uint8Array(n)];
+    } catch (err) {
+      p.req.reject(this.noMemoryError(m, err));
+      return DISCARD;
+    }
     return this.streamInto(peer, views, p, () => {
       this.count(this.counters.eager, n);
       p.req.resolve({ source: m.src, tag: m.tag, bytes: n, data: p.views ? undefined : views[0] });

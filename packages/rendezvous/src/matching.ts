@@ -24,6 +24,8 @@ export interface Incoming {
   /** self: the sender's views and request (completed when the receive copies). */
   selfViews?: Uint8Array[];
   selfReq?: Request<void>;
+  /** Why this message cannot be delivered (its memory could not be allocated); a receive that matches it fails with this. */
+  error?: Error;
 }
 
 /** What a completed receive produced (the communicator turns it into a public Status). */
