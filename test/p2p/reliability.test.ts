@@ -73,3 +73,11 @@ describe("messages whose size cannot be allocated", () => {
     expect(b).toEqual({ rank: 1, sends: { rts7: "none", rts8: "none", blob: "none" }, echo: true });
   });
 });
+
+describe("buffer references", () => {
+  it("drops a large buffer once a send or receive of tiny pieces of it completes", async () => {
+    const r = await runJob(script("piece-lifetime.ts"), { np: 2 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.results[0]![0]).toEqual({ rank: 0, afterSend: true, afterRecv: true, control: true });
+  });
+});
