@@ -81,3 +81,16 @@ describe("buffer references", () => {
     expect(r.results[0]![0]).toEqual({ rank: 0, afterSend: true, afterRecv: true, control: true });
   });
 });
+
+describe("run-time CMA failure", () => {
+  it("warns naming the shared-memory path that carried the message", async () => {
+    const r = await runJob(script("efault-warning.ts"), { np: 2 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    const a = r.results[0]![0] as Record<string, any>;
+    expect(a).toMatchObject({ rank: 0, ok: true, shm: 4 << 20, fallback: 0 });
+    const warning = r.ranks[0]!.stderr;
+    expect(warning).toMatch(/single-copy read from rank 1 failed \(EFAULT\)/);
+    expect(warning).toMatch(/shared-memory double copy/);
+    expect(warning).not.toMatch(/socket/);
+  });
+});

@@ -409,13 +409,13 @@ export class Engine {
           p.req.reject(this.lostError(m.src, `receive from rank ${m.src}`));
           return;
         }
-        this.cmaRuntimeFailure(peer, err);
-        this.pull(peer, m, views, done, p);
+        this.cmaRuntimeFailure(peer, err, this.pull(peer, m, views, done, p));
       },
     );
   }
 
-  private cmaRuntimeFailure(peer: Peer, err: CmaError): void {
+  /** A single-copy read failed at run time; the message was pulled through `path` instead. */
+  private cmaRuntimeFailure(peer: Peer, err: CmaError, path: string): void {
     if (err.code === "EPERM" || err.code === "ERR_CMA_DISABLED") {
       peer.canRead = false;
       peer.readFailure = err.message;
@@ -423,12 +423,13 @@ export class Engine {
     if (!this.cmaWarned) {
       this.cmaWarned = true;
       this.onCmaFallback?.(
-        `onecopy: rank ${this.rank}: a single-copy read from rank ${peer.rank} failed (${err.code}); that message and later failing ones use the socket fallback. ${err.message}`,
+        `onecopy: rank ${this.rank}: a single-copy read from rank ${peer.rank} failed (${err.code ?? err.name}); that message went by the ${path} instead, and so do later ones whose read fails. ${err.message}`,
       );
     }
   }
 
-  private pull(peer: Peer, m: Incoming, views: Uint8Array[], finish: () => void, p: PostedRecv): void {
+  /** Ask the sender to push the message to us; returns the path it will take. */
+  private pull(peer: Peer, m: Incoming, views: Uint8Array[], finish: () => void, p: PostedRecv): string {
     this.pulls.set(`${m.src}:${m.id}`, {
       src: m.src,
       views,
@@ -436,7 +437,9 @@ export class Engine {
       finish,
       fail: (e) => p.req.reject(e),
     });
-    this.control(peer, this.shm.requestShm(peer) ? { t: T.PULL, i: m.id, s: 1 } : { t: T.PULL, i: m.id });
+    const viaShm = this.shm.requestShm(peer);
+    this.control(peer, viaShm ? { t: T.PULL, i: m.id, s: 1 } : { t: T.PULL, i: m.id });
+    return viaShm ? "shared-memory double copy" : "socket";
   }
 
   /** The pulled receive waiting for message `id` from `src`, taken out of the table. */
