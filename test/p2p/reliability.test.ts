@@ -33,8 +33,9 @@ describe("unexpected messages at scale", () => {
     const a = r.results[0]![0] as { ms: number[]; ordered: boolean };
     expect(a.ordered).toBe(true);
     const [first, big, last] = a.ms as [number, number, number];
-    // 4x the messages: linear is ~4x the time; quadratic is ~16x.
-    expect(big, JSON.stringify(a.ms)).toBeLessThan(6 * Math.min(first, last) + 50);
+    // 4x the messages: linear is ~4x the time; quadratic is ~16x (measured before the fix:
+    // 1.2 s, 17.5 s, 1.7 s). The constant absorbs a busy machine's pauses.
+    expect(big, JSON.stringify(a.ms)).toBeLessThan(6 * Math.min(first, last) + 200);
   });
 
   it("keeps MPI order with wildcards through deep unexpected and posted queues", async () => {
