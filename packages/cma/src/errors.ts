@@ -66,6 +66,12 @@ export const ErrorCode = {
   CLOSED: "ERR_CLOSED",
   /** Start-up failed: a rank did not come up, or presented a wrong job token. */
   INIT: "ERR_INIT",
+  /**
+   * Memory for a matched message could not be allocated (the size its sender announced is more
+   * than this process can allocate). The receive fails; the message is consumed and its sender
+   * released, as with ERR_TRUNCATE.
+   */
+  NO_MEMORY: "ERR_NO_MEMORY",
   /** The peers disagree about a collective operation (type, length, op, root). */
   MISMATCH: "ERR_MISMATCH",
   /** A peer broke the wire protocol (a malformed or unexpected frame); its connection is dropped. */

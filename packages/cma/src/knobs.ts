@@ -115,6 +115,12 @@ export const KNOBS = {
     60_000,
     "How long start-up waits for every other rank to come up before failing with ERR_INIT, in milliseconds.",
   ),
+  closeWarnMs: count(
+    "ONECOPY_CLOSE_WARN_MS",
+    "messaging",
+    10_000,
+    "After how many milliseconds a close() that is still waiting (for receivers to take its sends, or to read its last bytes) says what it waits for. It keeps waiting: like MPI_Finalize, close() delivers or fails every send already posted.",
+  ),
   shmCells: count(
     "ONECOPY_SHM_CELLS",
     "messaging",

@@ -108,8 +108,18 @@ export function copyViews(src: readonly Uint8Array[], dst: readonly Uint8Array[]
 
 // ---- lists of tiny pieces: measured, packed and unpacked without building a view per piece ----
 
-/** Where one piece lives: its backing store and byte range (module scratch, never retained). */
-const span = { ab: null as unknown as ArrayBufferLike, start: 0, length: 0 };
+const NOTHING = new ArrayBuffer(0);
+
+/**
+ * Where one piece lives: its backing store and byte range. Module scratch, so that walking a
+ * list of thousands of pieces allocates nothing; every walk ends with {@link forget}, so the
+ * last buffer seen does not stay reachable from here (it may be gigabytes).
+ */
+const span = { ab: NOTHING as ArrayBufferLike, start: 0, length: 0 };
+
+function forget(): void {
+  span.ab = NOTHING;
+}
 
 /** Resolve piece `item` into `span`, with the same checks and errors as {@link viewsOf}. */
 function locate(item: unknown, index: number, what: string): void {
@@ -148,10 +158,14 @@ export function measure(data: unknown, what: string): { pieces: number; bytes: n
   const items = Array.isArray(data) ? data : [data];
   let pieces = 0;
   let bytes = 0;
-  for (let i = 0; i < items.length; i++) {
-    locate(items[i], i, what);
-    if (span.length > 0) pieces++;
-    bytes += span.length;
+  try {
+    for (let i = 0; i < items.length; i++) {
+      locate(items[i], i, what);
+      if (span.length > 0) pieces++;
+      bytes += span.length;
+    }
+  } finally {
+    forget();
   }
   return { pieces, bytes };
 }
@@ -174,10 +188,14 @@ export function packPieces(data: unknown, bytes: number, what: string): Uint8Arr
   const out = new Uint8Array(bytes);
   const items = Array.isArray(data) ? data : [data];
   let at = 0;
-  for (let i = 0; i < items.length; i++) {
-    locate(items[i], i, what);
-    move(out, at, whole(span.ab), span.start, span.length);
-    at += span.length;
+  try {
+    for (let i = 0; i < items.length; i++) {
+      locate(items[i], i, what);
+      move(out, at, whole(span.ab), span.start, span.length);
+      at += span.length;
+    }
+  } finally {
+    forget();
   }
   return out;
 }
@@ -186,10 +204,14 @@ export function packPieces(data: unknown, bytes: number, what: string): Uint8Arr
 export function unpackPieces(src: Uint8Array, bytes: number, data: unknown, what: string): void {
   const items = Array.isArray(data) ? data : [data];
   let from = 0;
-  for (let i = 0; i < items.length && from < bytes; i++) {
-    locate(items[i], i, what);
-    const n = Math.min(span.length, bytes - from);
-    move(whole(span.ab), span.start, src, from, n);
-    from += n;
+  try {
+    for (let i = 0; i < items.length && from < bytes; i++) {
+      locate(items[i], i, what);
+      const n = Math.min(span.length, bytes - from);
+      move(whole(span.ab), span.start, src, from, n);
+      from += n;
+    }
+  } finally {
+    forget();
   }
 }

@@ -8,7 +8,7 @@ import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
 import { Request, type Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
-import { decodeObject, encodeObject } from "./object-codec.js";
+import { announcesBlobs, decodeObject, encodeObject } from "./object-codec.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 
 /** What a communicator needs from the process-wide runtime. */
@@ -279,7 +279,20 @@ export class Communicator {
       return this.engine.irecv(this.ctx, s, t, null, 0);
     });
     if (r.source === PROC_NULL) return { value: undefined as T, source: PROC_NULL, tag: r.tag };
-    const { value, blobs } = decodeObject(r.data!, (n) => (n >= 2 << 20 ? allocBuffer(n) : new ArrayBuffer(n)));
+    let decoded: ReturnType<typeof decodeObject>;
+    try {
+      decoded = decodeObject(r.data!, (n) => (n >= 2 << 20 ? allocBuffer(n) : new ArrayBuffer(n)));
+    } catch (err) {
+      // The typed arrays it announces cannot be allocated (or the skeleton is not one): refuse
+      // the body too, with a receive of no room (ERR_TRUNCATE, FIN), so that the sender finishes.
+      if (announcesBlobs(r.data!)) await this.engine.irecv(`${this.ctx}|o`, r.source, r.tag, [], 0).wait().catch(() => {});
+      throw new MessagingError(
+        err instanceof RangeError ? ErrorCode.NO_MEMORY : ErrorCode.INVALID_ARG,
+        `recvObject: the object from rank ${this.localRank(r.source)} (tag ${r.tag}) cannot be decoded: ${(err as Error).message}; it was consumed`,
+        { rank: this.rank, peer: this.localRank(r.source), tag: r.tag, cause: err },
+      );
+    }
+    const { value, blobs } = decoded;
     if (blobs.length) {
       const { views, bytes } = viewsOf(blobs, "recvObject");
       await this.engine.irecv(`${this.ctx}|o`, r.source, r.tag, views, bytes).wait();

@@ -1,6 +1,11 @@
-// MPI matching: posted receives and unexpected messages per communicator context, each in
-// order, matched on (source, tag) with wildcards. Arrival order per source is preserved, so
-// messages between one pair on one communicator never overtake each other.
+// MPI matching: posted receives and unexpected messages per communicator context, matched on
+// (source, tag) with wildcards, in O(1) per message whatever the depth of the queues.
+//
+// Unexpected messages sit in four arrival-ordered lanes at once (all, by source, by tag, by
+// source and tag), so every receive pattern finds its earliest match at the head of one lane,
+// and taking it unlinks it from all four. Posted receives sit in one FIFO per pattern (wildcards
+// included) with a posting number: an arriving message looks at the heads of the (at most four)
+// patterns it matches and takes the earliest posted. Both give MPI's non-overtaking order.
 import { ANY_SOURCE, ANY_TAG } from "./constants.js";
 import type { Request } from "./request.js";
 
@@ -19,6 +24,8 @@ export interface Incoming {
   /** self: the sender's views and request (completed when the receive copies). */
   selfViews?: Uint8Array[];
   selfReq?: Request<void>;
+  /** Why this message cannot be delivered (its memory could not be allocated); a receive that matches it fails with this. */
+  error?: Error;
 }
 
 /** What a completed receive produced (the communicator turns it into a public Status). */
@@ -52,41 +59,238 @@ export function matches(wantSrc: number, wantTag: number, src: number, tag: numb
   return (wantSrc === ANY_SOURCE || wantSrc === src) && (wantTag === ANY_TAG || wantTag === tag);
 }
 
+// ---- unexpected messages: one node in four lanes --------------------------------------------
+
+const ALL = 0;
+const BY_SRC = 1;
+const BY_TAG = 2;
+const BY_PAIR = 3;
+
+class Node {
+  readonly prev: Array<Node | null> = [null, null, null, null];
+  readonly next: Array<Node | null> = [null, null, null, null];
+  constructor(readonly m: Incoming) {}
+}
+
+/** One arrival-ordered doubly linked list through the nodes' links number `k`. */
+class Lane {
+  head: Node | null = null;
+  tail: Node | null = null;
+  size = 0;
+  constructor(private readonly k: number) {}
+
+  push(n: Node): void {
+    const k = this.k;
+    n.prev[k] = this.tail;
+    n.next[k] = null;
+    if (this.tail) this.tail.next[k] = n;
+    else this.head = n;
+    this.tail = n;
+    this.size++;
+  }
+
+  unlink(n: Node): void {
+    const k = this.k;
+    const p = n.prev[k]!;
+    const q = n.next[k]!;
+    if (p) p.next[k] = q;
+    else this.head = q;
+    if (q) q.prev[k] = p;
+    else this.tail = p;
+    n.prev[k] = n.next[k] = null;
+    this.size--;
+  }
+}
+
+function laneOf<K>(map: Map<K, Lane>, key: K, k: number): Lane {
+  let l = map.get(key);
+  if (!l) map.set(key, (l = new Lane(k)));
+  return l;
+}
+
+/** Unexpected messages of one context, in arrival order, findable by any receive pattern in O(1). */
+export class UnexpectedQueue {
+  private readonly all = new Lane(ALL);
+  private readonly bySrc = new Map<number, Lane>();
+  private readonly byTag = new Map<number, Lane>();
+  private readonly byPair = new Map<number, Map<number, Lane>>();
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  push(m: Incoming): void {
+    const n = new Node(m);
+    this.all.push(n);
+    laneOf(this.bySrc, m.src, BY_SRC).push(n);
+    laneOf(this.byTag, m.tag, BY_TAG).push(n);
+    let tags = this.byPair.get(m.src);
+    if (!tags) this.byPair.set(m.src, (tags = new Map()));
+    laneOf(tags, m.tag, BY_PAIR).push(n);
+  }
+
+  /** The lane a receive for (src, tag) takes its messages from, in arrival order. */
+  private laneFor(src: number, tag: number): Lane | undefined {
+    if (src === ANY_SOURCE) return tag === ANY_TAG ? this.all : this.byTag.get(tag);
+    return tag === ANY_TAG ? this.bySrc.get(src) : this.byPair.get(src)?.get(tag);
+  }
+
+  /** The earliest-arrived message a receive for (src, tag) matches, left queued. */
+  peek(src: number, tag: number): Incoming | undefined {
+    return this.laneFor(src, tag)?.head?.m;
+  }
+
+  /** Remove and return the earliest-arrived message a receive for (src, tag) matches. */
+  take(src: number, tag: number): Incoming | undefined {
+    const n = this.laneFor(src, tag)?.head;
+    if (!n) return undefined;
+    this.remove(n);
+    return n.m;
+  }
+
+  private remove(n: Node): void {
+    const { src, tag } = n.m;
+    this.all.unlink(n);
+    const s = this.bySrc.get(src)!;
+    s.unlink(n);
+    if (s.size === 0) this.bySrc.delete(src);
+    const t = this.byTag.get(tag)!;
+    t.unlink(n);
+    if (t.size === 0) this.byTag.delete(tag);
+    const tags = this.byPair.get(src)!;
+    const pr = tags.get(tag)!;
+    pr.unlink(n);
+    if (pr.size === 0) {
+      tags.delete(tag);
+      if (tags.size === 0) this.byPair.delete(src);
+    }
+  }
+
+  /** Remove and return, in arrival order, the messages from `src` (every source if omitted) that `which` selects. */
+  removeWhere(which: (m: Incoming) => boolean, src?: number): Incoming[] {
+    const out: Incoming[] = [];
+    const lane = src === undefined ? this.all : this.bySrc.get(src);
+    const k = src === undefined ? ALL : BY_SRC;
+    for (let n = lane?.head ?? null; n; ) {
+      const next = n.next[k]!;
+      if (which(n.m)) {
+        this.remove(n);
+        out.push(n.m);
+      }
+      n = next;
+    }
+    return out;
+  }
+}
+
+// ---- posted receives: one FIFO per pattern ----------------------------------------------------
+
+/** A FIFO array with O(1) amortized shift. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(x: T): void {
+    this.items.push(x);
+  }
+
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head]!;
+    this.items[this.head++] = undefined as T; // no reference kept to what left
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return x;
+  }
+
+  toArray(): T[] {
+    return this.items.slice(this.head);
+  }
+}
+
+interface Posted {
+  p: PostedRecv;
+  /** Posting order within the context. */
+  seq: number;
+}
+
+/** Posted receives of one context; an arriving message takes the earliest-posted receive it matches. */
+export class PostedQueue {
+  /** By source pattern, then tag pattern (ANY_SOURCE / ANY_TAG are patterns too). */
+  private readonly buckets = new Map<number, Map<number, Fifo<Posted>>>();
+  private seq = 0;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(p: PostedRecv): void {
+    let tags = this.buckets.get(p.src);
+    if (!tags) this.buckets.set(p.src, (tags = new Map()));
+    let f = tags.get(p.tag);
+    if (!f) tags.set(p.tag, (f = new Fifo()));
+    f.push({ p, seq: this.seq++ });
+    this.count++;
+  }
+
+  /** Remove and return the earliest-posted receive that a message from `src` with `tag` matches. */
+  take(src: number, tag: number): PostedRecv | undefined {
+    if (this.count === 0) return undefined;
+    let best: Fifo<Posted> | undefined;
+    let bestSeq = Infinity;
+    const consider = (s: number, t: number) => {
+      const f = this.buckets.get(s)?.get(t);
+      const h = f?.peek();
+      if (h && h.seq < bestSeq) {
+        best = f;
+        bestSeq = h.seq;
+      }
+    };
+    consider(src, tag);
+    consider(src, ANY_TAG);
+    consider(ANY_SOURCE, tag);
+    consider(ANY_SOURCE, ANY_TAG);
+    if (!best) return undefined;
+    const { p } = best.shift()!;
+    this.count--;
+    if (best.size === 0) {
+      const tags = this.buckets.get(p.src)!;
+      tags.delete(p.tag);
+      if (tags.size === 0) this.buckets.delete(p.src);
+    }
+    return p;
+  }
+
+  /** Remove and return, in posting order, the receives whose source pattern `which` selects. */
+  removeWhere(which: (src: number) => boolean): PostedRecv[] {
+    const out: Posted[] = [];
+    for (const [src, tags] of this.buckets) {
+      if (!which(src)) continue;
+      for (const f of tags.values()) out.push(...f.toArray());
+      this.buckets.delete(src);
+    }
+    this.count -= out.length;
+    return out.sort((a, b) => a.seq - b.seq).map((x) => x.p);
+  }
+}
+
 /** The queues of one communicator context. */
 export class ContextQueues {
-  readonly posted: PostedRecv[] = [];
-  readonly unexpected: Incoming[] = [];
+  readonly posted = new PostedQueue();
+  readonly unexpected = new UnexpectedQueue();
   readonly probes: ProbeWaiter[] = [];
-
-  /** Remove and return the first posted receive that `m` matches. */
-  takePosted(src: number, tag: number): PostedRecv | undefined {
-    const list = this.posted;
-    for (let i = 0; i < list.length; i++) {
-      const p = list[i]!;
-      if (matches(p.src, p.tag, src, tag)) {
-        if (i === 0) list.shift();
-        else list.splice(i, 1);
-        return p;
-      }
-    }
-    return undefined;
-  }
-
-  /** Index of the first unexpected message a (src, tag) receive matches, or -1. */
-  findUnexpected(src: number, tag: number): number {
-    const list = this.unexpected;
-    for (let i = 0; i < list.length; i++) {
-      const m = list[i]!;
-      if (matches(src, tag, m.src, m.tag)) return i;
-    }
-    return -1;
-  }
-
-  takeUnexpected(i: number): Incoming {
-    return i === 0 ? this.unexpected.shift()! : this.unexpected.splice(i, 1)[0]!;
-  }
-
-  get idle(): boolean {
-    return this.posted.length === 0 && this.unexpected.length === 0 && this.probes.length === 0;
-  }
 }

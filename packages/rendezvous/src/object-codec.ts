@@ -119,6 +119,15 @@ export function decodeObject(bytes: Uint8Array, alloc: (bytes: number) => ArrayB
   return { value: patch(msg.v, blobs, new Set()), blobs };
 }
 
+/** Whether a skeleton announces blobs (a second message with their bytes follows it). False if it does not decode. */
+export function announcesBlobs(bytes: Uint8Array): boolean {
+  try {
+    return ((decoder.unpack(bytes) as { b?: BlobSpec[] }).b?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Replace references by the blobs, in place (the decoded value is ours). */
 function patch(v: unknown, blobs: ArrayBufferView[], seen: Set<object>): unknown {
   if (v instanceof BlobRef) return blobs[v.i];

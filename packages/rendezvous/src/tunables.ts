@@ -10,6 +10,7 @@ export const TUNABLES = {
   unexpectedLimit: KNOBS.unexpectedLimit,
   packBelow: KNOBS.packBelow,
   connectTimeoutMs: KNOBS.connectTimeoutMs,
+  closeWarnMs: KNOBS.closeWarnMs,
   shmCells: KNOBS.shmCells,
   shmCellSize: KNOBS.shmCellSize,
   shmSpinUs: KNOBS.shmSpinUs,
