@@ -134,7 +134,7 @@ class CollectiveState {
     this.loss = { world, rank, pid: peer?.pid ?? 0, left: peer?.state === "left" };
     this.broken = this.lossError("collective operation", cause);
     // Posted receives go too: a late message must not land in a buffer its owner has taken back.
-    this.engine.q(this.ctx).posted.splice(0);
+    this.engine.q(this.ctx).posted.removeWhere(() => true);
     const reqs = [...this.pending];
     this.pending.clear();
     for (const r of reqs) r.reject(this.broken);
