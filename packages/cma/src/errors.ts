@@ -74,8 +74,12 @@ export const ErrorCode = {
   NO_MEMORY: "ERR_NO_MEMORY",
   /** The peers disagree about a collective operation (type, length, op, root). */
   MISMATCH: "ERR_MISMATCH",
-  /** A peer broke the wire protocol (a malformed or unexpected frame); its connection is dropped. */
+  /** A peer broke the wire protocol (an unexpected frame); its connection is dropped. */
   PROTOCOL: "ERR_PROTOCOL",
+  /** A frame header longer than allowed (before the handshake: 4 KiB); the connection is dropped. */
+  FRAME_TOO_LARGE: "ERR_FRAME_TOO_LARGE",
+  /** A frame header that is not valid msgpack or lacks its fields; the connection is dropped. */
+  FRAME_CORRUPT: "ERR_FRAME_CORRUPT",
 } as const;
 
 /** One of the stable codes. */

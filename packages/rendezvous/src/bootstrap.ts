@@ -1,37 +1,29 @@
-// Start-up: every rank listens on <jobDir>/<rank>.sock and connects to every lower rank, so
-// each pair shares one full-duplex connection. The handshake carries the job token and pid;
-// then each side probes the other with a real CMA read and tells it the outcome.
+// Start-up: every rank listens on <jobDir>/<rank>.sock and connects to every lower rank, so each
+// pair shares one full-duplex connection. Bootstrap only listens, connects, runs the handshake
+// and probes; then it hands each link to the engine (link.ts draws the states).
 //
-// Until a connection is accepted its frames are capped at MAX_HANDSHAKE_HEADER and it has
-// HELLO_TIMEOUT_MS to deliver its HELLO; a refusal names its reason with a RejectCode.
+//   connecting rank                         accepting rank
+//   HELLO {token, rank, size, pid, probe} ─►  admission.ts: token, rank, kernel pid, launcher record
+//                                         ◄─  WELCOME {rank, pid, probe}, PROBED {ok}  (or REJECT {code, reason})
+//   PROBED {ok}                          ─►
+//   each side probes the other with a real CMA read of its published token, and tells it the
+//   result; once both results are known the link is the engine's.
 //
-// Who connected: the accepting rank reads the connecting process's pid from the kernel
-// (SO_PEERCRED) and refuses a HELLO that claims another pid. In a job started by the launcher
-// (ONECOPY_LAUNCHER_PID set) that pid must also be the process the launcher started as the
-// claimed rank, or one that process started (peer-identity.ts): holding the token is not enough
-// to take a rank's place. Ranks started by hand have no launcher record, and are checked by
-// token and kernel pid only; where the credentials cannot be read at all (no koffi), by token.
+// Until a connection is accepted its frames are capped at 4 KiB and it has HELLO_TIMEOUT_MS to
+// deliver its HELLO; a refusal names its reason with a RejectCode.
 import { createServer, createConnection, type Server, type Socket } from "node:net";
-import { timingSafeEqual } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import {
-  probe,
-  publishProbeToken,
-  cmaAvailability,
-  peerCredentials,
-  peerCredentialsUnavailable,
-  type PeerCredentials,
-  type ProbeToken,
-} from "@onecopy/cma";
-import { Peer } from "./endpoint.js";
+import { probe, publishProbeToken, cmaAvailability, type ProbeToken } from "@onecopy/cma";
+import { admit, credentialsOf, type Verdict } from "./admission.js";
 import { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
-import type { Tunables } from "./tunables.js";
-import { HELLO_TIMEOUT_MS, PID_RECORD_WAIT_MS, REJECT_LINGER_MS, RejectCode, type RejectCodeValue } from "./handshake.js";
-import { checkLaunchedAs } from "./peer-identity.js";
+import { encodeFrame, T, type Frame, type Hello, type Welcome } from "./frames.js";
+import { HELLO_TIMEOUT_MS, REJECT_LINGER_MS, RejectCode, type RejectCodeValue } from "./handshake.js";
+import { PeerLink, type LinkHandler } from "./link.js";
 import { LAUNCHER_PID_ENV } from "./pid-record.js";
-import { encodeHeader, FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, T, type Header } from "./wire.js";
+import type { ReadPermission } from "./single-copy.js";
+import type { Tunables } from "./tunables.js";
 
 export interface JobInfo {
   rank: number;
@@ -57,39 +49,34 @@ export function socketPathOf(jobDir: string, rank: number): string {
   return join(jobDir, `${rank}.sock`);
 }
 
-function tokenMatches(a: unknown, b: string): boolean {
-  if (typeof a !== "string" || a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
-}
-
 function launcherPidOf(job: JobInfo): number | null {
   const pid = job.launcherPid ?? Number(process.env[LAUNCHER_PID_ENV] ?? NaN);
   return Number.isInteger(pid) && pid > 0 ? pid : null;
-}
-
-/** The kernel's credentials of a socket's peer; null when this platform cannot read them. */
-function credentialsOf(socket: Socket): PeerCredentials | null {
-  if (peerCredentialsUnavailable()) return null;
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (fd === undefined || fd < 0) throw new Error("the accepted socket has no file descriptor");
-  return peerCredentials(fd);
 }
 
 function initError(msg: string, cause?: unknown): MessagingError {
   return new MessagingError(ErrorCode.INIT, msg, { cause });
 }
 
+/** A link in its handshake: what each side's probe found. */
+interface Handshake {
+  link: PeerLink;
+  read: ReadPermission | null;
+  peerCanRead: boolean | null;
+}
+
 /** Connect this rank to all others and return the ready engine. */
-export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<World> {
+export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (message: string) => void): Promise<World> {
   const { rank, size, jobDir, token } = job;
   const launcherPid = launcherPidOf(job);
-  const engine = new Engine(rank, size, tunables);
+  const engine = new Engine({ rank, size, tunables, token, warn });
   const avail = cmaAvailability();
   const myProbe: ProbeToken | null = avail.available ? publishProbeToken() : null;
   const readFailures: Array<[number, string]> = [];
   if (size === 1) return { engine, server: null, socketPath: null, readFailures };
 
   const deadline = Date.now() + tunables.connectTimeoutMs;
+  const joined = new Map<number, Handshake>();
   let readyCount = 0;
   let settle!: { resolve(): void; reject(e: Error): void };
   const allReady = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -100,143 +87,91 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
     settle.reject(e);
   };
 
-  const hello = (): Header => ({ t: T.HELLO, token, rank, size, pid: process.pid, probe: myProbe });
-
-  const checkReady = (peer: Peer) => {
-    if (peer.ready && !peer.counted) {
-      peer.counted = true;
-      if (++readyCount === size - 1) settle.resolve();
-    }
+  /** Both probe results known: the link is the engine's. */
+  const checkReady = (hs: Handshake) => {
+    if (hs.read === null || hs.peerCanRead === null) return;
+    engine.adopt(hs.link, hs.read, hs.peerCanRead);
+    if (++readyCount === size - 1) settle.resolve();
   };
 
-  /** Identity known: probe the peer, tell it, and switch the socket to data frames. */
-  const established = (peer: Peer, h: Header) => {
-    peer.pid = h.pid as number;
-    peer.probeToken = (h.probe as ProbeToken | null) ?? null;
-    peer.state = "up";
-    engine.peers[peer.rank] = peer;
-    if (myProbe && peer.probeToken) {
-      const r = probe(peer.probeToken);
-      peer.canRead = r.usable;
-      if (!r.usable) peer.readFailure = r.reason;
-    } else {
-      peer.canRead = false;
-      peer.readFailure = myProbe ? `rank ${peer.rank} has single copy disabled` : avail.reason;
-    }
-    if (!peer.canRead) readFailures.push([peer.rank, peer.readFailure]);
-    peer.probedUs = true;
-    peer.send({ t: T.PROBED, ok: peer.canRead });
-    checkReady(peer);
+  /** Identity known: probe the peer and tell it the result. */
+  const established = (link: PeerLink, peerRank: number, h: Hello | Welcome): Handshake => {
+    link.identify(peerRank, h.pid);
+    const hs: Handshake = { link, read: null, peerCanRead: null };
+    joined.set(peerRank, hs);
+    let read: ReadPermission;
+    if (myProbe && h.probe) {
+      const r = probe(h.probe);
+      read = { canRead: r.usable, reason: r.usable ? "" : r.reason };
+    } else read = { canRead: false, reason: myProbe ? `rank ${peerRank} has single copy disabled` : avail.reason };
+    if (!read.canRead) readFailures.push([peerRank, read.reason]);
+    link.send({ t: T.PROBED, ok: read.canRead });
+    hs.read = read;
+    checkReady(hs);
+    return hs;
   };
 
-  /** Route a connection's frames: handshake frames first, then the engine's. */
-  const attach = (socket: Socket, peerRank: number | null, onHandshake: (peer: Peer | null, h: Header) => Peer | null) => {
-    socket.setNoDelay?.(true);
-    let peer: Peer | null = null;
-    // Until the handshake is done, only handshake-sized frames: a length prefix above the cap
-    // drops the connection before any of it is buffered.
-    const reader: FrameReader = new FrameReader((h) => {
-      if (peer && peer.state !== "connecting" && h.t < 10) return engine.onFrame(peer, h);
-      if (h.t === T.PROBED) {
-        if (peer) {
-          peer.peerCanRead = h.ok === true;
-          peer.probedThem = true;
-          checkReady(peer);
-        }
-        return null;
-      }
-      peer = onHandshake(peer, h);
+  /** The PROBED frame of the handshake; anything else is the side-specific part's. */
+  const handshakeHandler = (onFrame: (link: PeerLink, f: Frame) => void, onClosed: (link: PeerLink, err?: Error) => void): LinkHandler => ({
+    frame: (link, f) => {
+      const hs = joined.get(link.rank);
+      if (f.t === T.PROBED && hs && hs.link === link) {
+        hs.peerCanRead = f.ok;
+        checkReady(hs);
+      } else onFrame(link, f);
       return null;
-    }, { maxHeader: MAX_HANDSHAKE_HEADER });
-    socket.on("data", (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (err) {
-        socket.destroy(err as Error);
-      }
-    });
-    const gone = (err?: Error) => {
-      if (peer && peer.state === "up") engine.peerGone(peer, "lost");
-      else if (!peer || peer.state === "connecting") {
-        if (!engine.closed && !failed && peerRank !== null && Date.now() >= deadline) {
-          fail(initError(`rank ${rank}: lost the connection to rank ${peerRank} during start-up`, err));
-        }
-      }
-    };
-    socket.on("close", () => gone());
-    socket.on("error", (err) => gone(err));
-    return (p: Peer) => {
-      peer = p;
-      reader.maxHeader = MAX_HEADER;
-    };
+    },
+    gone: onClosed,
+  });
+
+  const lostDuringStartup = (peerRank: number, err?: Error) => {
+    if (!engine.closed && !failed && Date.now() >= deadline) fail(initError(`rank ${rank}: lost the connection to rank ${peerRank} during start-up`, err));
   };
 
   // Accept connections from higher ranks.
   const path = socketPathOf(jobDir, rank);
-  const server = createServer((socket) => {
+  const accept = (socket: Socket) => {
     const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS).unref();
-    // Read now, while the connection is fresh: the kernel recorded them at connect().
-    let cred: PeerCredentials | null = null;
-    let credFailure = "";
-    try {
-      cred = credentialsOf(socket);
-    } catch (err) {
-      credFailure = (err as Error).message;
-    }
+    const cred = credentialsOf(socket); // now, while the connection is fresh
     let stage: "hello" | "verifying" | "answered" = "hello";
-    const reject = (code: RejectCodeValue, reason: string): null => {
+    const reject = (link: PeerLink, code: RejectCodeValue, reason: string) => {
       stage = "answered";
       clearTimeout(helloTimer);
-      socket.end(encodeHeader({ t: T.REJECT, code, reason }));
-      setTimeout(() => socket.destroy(), REJECT_LINGER_MS).unref();
-      return null;
+      socket.end(encodeFrame({ t: T.REJECT, code, reason }));
+      setTimeout(() => link.destroy(), REJECT_LINGER_MS).unref();
     };
-    const accept = (r: number, h: Header): Peer | null => {
-      if (engine.peers[r]) return reject(RejectCode.DUPLICATE, `rank ${r} has already joined (as pid ${engine.peers[r]!.pid})`);
+    const answer = (link: PeerLink, h: Hello, v: Verdict) => {
+      if (!v.ok) return reject(link, v.code, v.reason);
+      const again = joined.get(h.rank);
+      if (again) return reject(link, RejectCode.DUPLICATE, `rank ${h.rank} has already joined (as pid ${again.link.pid})`);
       stage = "answered";
-      const p = new Peer(r, socket);
-      socket.write(encodeHeader({ t: T.WELCOME, rank, pid: process.pid, probe: myProbe }));
-      bind(p);
-      established(p, h);
-      return p;
+      link.send({ t: T.WELCOME, rank, pid: process.pid, probe: myProbe });
+      established(link, h.rank, h);
     };
-    const bind = attach(socket, null, (peer, h) => {
-      if (peer) return peer;
-      if (stage === "answered") return null; // refused: ignore whatever else it sends until it is gone
-      if (stage === "verifying") return reject(RejectCode.PROTOCOL, `a frame of type ${h.t} arrived before the answer to the HELLO`);
-      clearTimeout(helloTimer);
-      if (h.t !== T.HELLO) return reject(RejectCode.NOT_HELLO, `expected a HELLO frame, got a frame of type ${h.t}`);
-      if (!tokenMatches(h.token, token)) {
-        return reject(RejectCode.TOKEN, "wrong job token: this process is not part of the job (ONECOPY_JOB_TOKEN differs)");
-      }
-      const r = h.rank as number;
-      if (h.size !== size || !Number.isInteger(r) || r <= rank || r >= size) {
-        return reject(RejectCode.RANK, `rank/size mismatch: got rank ${String(h.rank)} of ${String(h.size)}, this is rank ${rank} of ${size}`);
-      }
-      if (credFailure) return reject(RejectCode.NO_PEER_CREDENTIALS, `cannot tell which process connected: ${credFailure}`);
-      if (cred === null) return accept(r, h); // no way to read credentials here: the token is all we have
-      const myUid = process.getuid?.();
-      if (myUid !== undefined && cred.uid !== myUid) {
-        return reject(RejectCode.USER, `the connecting process (pid ${cred.pid}) runs as uid ${cred.uid}, this job as uid ${myUid}`);
-      }
-      if (h.pid !== cred.pid) {
-        return reject(RejectCode.PID_MISMATCH, `the HELLO claims pid ${String(h.pid)} for rank ${r}, but the connecting process is pid ${cred.pid}`);
-      }
-      if (launcherPid === null) return accept(r, h);
-      stage = "verifying";
-      const pid = cred.pid;
-      void checkLaunchedAs(jobDir, r, pid, launcherPid, PID_RECORD_WAIT_MS).then((v) => {
-        if (stage !== "verifying") return; // already refused for a frame out of turn
-        if (socket.destroyed || failed || engine.closed) {
-          socket.destroy();
-          return;
-        }
-        if (!v.ok) reject(v.code, v.reason);
-        else accept(r, h);
-      });
-      return null;
-    });
-  });
+    new PeerLink(
+      socket,
+      handshakeHandler(
+        (link, f) => {
+          if (stage === "answered") return; // refused (or, once accepted, a frame out of turn): ignore until it is gone
+          if (stage === "verifying") return reject(link, RejectCode.PROTOCOL, `a frame of type ${f.t} arrived before the answer to the HELLO`);
+          clearTimeout(helloTimer);
+          if (f.t !== T.HELLO) return reject(link, RejectCode.NOT_HELLO, `expected a HELLO frame, got a frame of type ${f.t}`);
+          const v = admit(f, cred, { rank, size, token, jobDir, launcherPid, joined: (r) => joined.get(r)?.link.pid ?? null });
+          if (!(v instanceof Promise)) return answer(link, f, v);
+          stage = "verifying";
+          void v.then((verdict) => {
+            if (stage !== "verifying") return; // already refused for a frame out of turn
+            if (socket.destroyed || failed || engine.closed) return link.destroy();
+            answer(link, f, verdict);
+          });
+        },
+        (link, err) => {
+          if (link.rank >= 0) lostDuringStartup(link.rank, err);
+        },
+      ),
+    );
+  };
+  const server = createServer(accept);
   server.unref();
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) => reject(initError(`rank ${rank}: cannot listen on ${path}: ${err.message}`, err)));
@@ -251,39 +186,38 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
       const socket = createConnection(socketPathOf(jobDir, peerRank));
       let connected = false;
       let answered = false;
-      const bind = attach(socket, peerRank, (peer, h) => {
-        if (peer) return peer;
-        if (h.t === T.REJECT) {
-          answered = true;
-          fail(initError(`rank ${rank}: rank ${peerRank} refused the connection: ${String(h.reason)} [${String(h.code)}]`));
-          socket.destroy();
-          return null;
-        }
-        if (h.t !== T.WELCOME || h.rank !== peerRank) {
-          fail(initError(`rank ${rank}: unexpected handshake from rank ${peerRank}`));
-          socket.destroy();
-          return null;
-        }
-        answered = true;
-        const p = new Peer(peerRank, socket);
-        bind(p);
-        established(p, h);
-        return p;
-      });
+      new PeerLink(
+        socket,
+        handshakeHandler(
+          (link, f) => {
+            if (answered) return link.destroy(new Error(`rank ${peerRank} sent a frame of type ${f.t} out of turn`));
+            answered = true;
+            if (f.t === T.REJECT) {
+              fail(initError(`rank ${rank}: rank ${peerRank} refused the connection: ${f.reason} [${String(f.code)}]`));
+              return link.destroy();
+            }
+            if (f.t !== T.WELCOME || f.rank !== peerRank) {
+              fail(initError(`rank ${rank}: unexpected handshake from rank ${peerRank}`));
+              return link.destroy();
+            }
+            established(link, peerRank, f);
+          },
+          // Dropped before any answer (e.g. the peer's HELLO timeout fired while this process
+          // was descheduled): nothing was registered on either side, so simply connect again.
+          (_link, err) => {
+            if (!connected) return;
+            if (answered || failed || engine.closed || Date.now() > deadline) return lostDuringStartup(peerRank, err);
+            setTimeout(attempt, delay).unref();
+          },
+        ),
+      );
       socket.once("connect", () => {
         connected = true;
         socket.unref();
-        socket.write(encodeHeader(hello()));
-      });
-      // Dropped before any answer (e.g. the peer's HELLO timeout fired while this process was
-      // descheduled): nothing was registered on either side, so simply connect again.
-      socket.once("close", () => {
-        if (!connected || answered || failed || engine.closed || Date.now() > deadline) return;
-        setTimeout(attempt, delay).unref();
+        socket.write(encodeFrame({ t: T.HELLO, token, rank, size, pid: process.pid, probe: myProbe }));
       });
       socket.once("error", (err: NodeJS.ErrnoException) => {
         if (connected) return;
-        socket.destroy();
         if (Date.now() > deadline) {
           fail(initError(`rank ${rank}: rank ${peerRank} did not come up within ${tunables.connectTimeoutMs} ms (${err.code})`, err));
           return;
@@ -296,12 +230,15 @@ export async function connectWorld(job: JobInfo, tunables: Tunables): Promise<Wo
   };
   for (let r = 0; r < rank; r++) connectTo(r);
 
-  const overall = setTimeout(() => fail(initError(`rank ${rank}: start-up did not finish within ${tunables.connectTimeoutMs} ms (${readyCount} of ${size - 1} peers ready)`)), tunables.connectTimeoutMs);
+  const overall = setTimeout(
+    () => fail(initError(`rank ${rank}: start-up did not finish within ${tunables.connectTimeoutMs} ms (${readyCount} of ${size - 1} peers ready)`)),
+    tunables.connectTimeoutMs,
+  );
   try {
     await allReady;
   } catch (e) {
     server.close();
-    for (const p of engine.peers) p?.socket.destroy();
+    for (const hs of joined.values()) hs.link.destroy();
     rmSync(path, { force: true });
     throw e;
   } finally {

@@ -1,6 +1,6 @@
 // User data as byte views: validated once at the API edge, then used for socket writes,
 // in-process copies and (through their addresses) single-copy transfers.
-import { addressOf, isBufferLike, type BufferLike, type BufferSlice } from "@onecopy/cma";
+import { addressOf, allocBuffer, isBufferLike, type BufferLike, type BufferSlice } from "@onecopy/cma";
 import { ErrorCode, MessagingError } from "./errors.js";
 
 /** What send/recv accept: a buffer, typed array, DataView, `{ buffer, offset?, length? }`, or an array of those (gathered/scattered in order). */
@@ -57,6 +57,12 @@ export function viewsOf(data: unknown, what: string): DataViews {
     bytes += v.byteLength;
   }
   return { views, bytes };
+}
+
+/** Memory for a receive that takes the message's own size (objects, probe-then-receive). May throw (an impossible size). */
+export function allocMessage(bytes: number): Uint8Array {
+  // Large ones on populated huge pages: the kernel copies into them at full speed.
+  return bytes >= 2 * 1024 * 1024 ? new Uint8Array(allocBuffer(bytes)) : new Uint8Array(bytes);
 }
 
 /** Io list ([addr, len, ...]) of the first `bytes` bytes of `views`. */

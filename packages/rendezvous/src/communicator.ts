@@ -64,7 +64,7 @@ export class Communicator {
       this.rank = engine.rank;
       this.size = engine.size;
     }
-    engine.registerGroup(ctx, group);
+    engine.contexts.registerGroup(ctx, group);
   }
 
   /** @internal */

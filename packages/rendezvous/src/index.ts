@@ -13,7 +13,7 @@ export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from 
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
 export { KNOBS, knobsOf, readKnob, parseByteCount, type Knob, type KnobLayer, type KnobName } from "@onecopy/cma";
-export { removeJobSegments } from "./shm/shm-path.js";
+export { removeJobSegments } from "./shm/job-segments.js";
 export { RejectCode, type RejectCodeValue } from "./handshake.js";
 export { writePidRecord, pidRecordPath } from "./pid-record.js";
 export { viewsOf, ioListOfViews, copyViews, type MessageData, type DataViews } from "./buffers.js";

@@ -9,7 +9,6 @@ import { ENV } from "./env.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { readTunables, type TUNABLES, type Tunables } from "./tunables.js";
 import { ANY_SOURCE } from "./constants.js";
-import { T } from "./wire.js";
 
 /** Options of {@link initWorld}; each overrides its environment variable. */
 export interface InitOptions {
@@ -36,24 +35,11 @@ function readJob(env: NodeJS.ProcessEnv): { rank: number; size: number; jobDir: 
   return { rank, size, jobDir, token };
 }
 
-/**
- * After how long a close() that is still waiting (for receivers to take its sends, or to read
- * its last bytes) says what it waits for: ONECOPY_CLOSE_WARN_MS, default 10 s. It keeps waiting
- * — like MPI_Finalize, close() delivers or fails every send already posted.
- */
-function closeWarnMs(env = process.env): number {
-  const v = Number(env.ONECOPY_CLOSE_WARN_MS);
-  return Number.isFinite(v) && v >= 0 && env.ONECOPY_CLOSE_WARN_MS !== "" ? v : 10_000;
-}
-
 class Runtime implements RuntimeHandle {
   private closing: Promise<void> | null = null;
   private readonly onBeforeExit = () => void this.shutdown();
 
-  constructor(
-    private readonly world: World,
-    private readonly warn: (message: string) => void,
-  ) {
+  constructor(private readonly world: World) {
     process.on("beforeExit", this.onBeforeExit);
   }
 
@@ -66,67 +52,12 @@ class Runtime implements RuntimeHandle {
     return this.closing;
   }
 
-  /**
-   * Finish every send already posted (eager ones until the socket has taken their bytes), fail
-   * what can no longer complete, say BYE and wait until each live peer's socket has flushed.
-   * A socket is destroyed only once its bytes are out or its peer is gone.
-   */
   private async doShutdown(): Promise<void> {
     process.off("beforeExit", this.onBeforeExit);
-    const engine = this.world.engine;
-    // Sockets are unref'd: hold the event loop open until the last byte is out.
-    const hold = setInterval(() => {}, 1 << 30);
-    let waitingFor = "";
-    const watchdog = setTimeout(() => {
-      const what = engine.describePendingSends() || waitingFor;
-      if (what) {
-        this.warn(
-          `onecopy: rank ${engine.rank}: close() is waiting for ${what}; it returns once that is done, or once the receiving rank leaves the job (those sends then fail with ERR_PEER_LOST).`,
-        );
-      }
-    }, closeWarnMs());
-    try {
-      await engine.drainSends();
-      engine.closed = true;
-      engine.failAllPending();
-      const ends: Array<Promise<void>> = [];
-      const flushing = new Set<number>();
-      for (const p of engine.peers) {
-        if (!p || p.state !== "up") continue;
-        p.state = "left";
-        flushing.add(p.rank);
-        ends.push(
-          new Promise<void>((resolve) => {
-            const done = () => {
-              flushing.delete(p.rank);
-              waitingFor = flushing.size ? `rank(s) ${[...flushing].join(", ")} to read its last bytes` : "";
-              resolve();
-            };
-            p.socket.once("close", done);
-            if (p.socket.destroyed) done();
-            else p.socket.end(encodeBye(), done); // called once everything written before it is out, or on error
-          }),
-        );
-      }
-      waitingFor = flushing.size ? `rank(s) ${[...flushing].join(", ")} to read its last bytes` : "";
-      await Promise.all(ends);
-    } finally {
-      clearTimeout(watchdog);
-      clearInterval(hold);
-    }
-    for (const p of engine.peers) p?.socket.destroy();
+    await this.world.engine.close();
     this.world.server?.close();
     if (this.world.socketPath) rmSync(this.world.socketPath, { force: true });
-    engine.dispose();
   }
-}
-
-function encodeBye(): Buffer {
-  const body = new Packr({ useRecords: false }).pack({ t: T.BYE });
-  const f = Buffer.allocUnsafe(4 + body.length);
-  f.writeUInt32LE(body.length, 0);
-  body.copy(f, 4);
-  return f;
 }
 
 /** Factory for the world communicator's class (the public package passes its own). */
@@ -146,10 +77,9 @@ export async function initWorld<C extends Communicator = Communicator>(
   if (opts.unexpectedLimit !== undefined) overrides.unexpectedLimit = opts.unexpectedLimit;
   if (opts.connectTimeoutMs !== undefined) overrides.connectTimeoutMs = opts.connectTimeoutMs;
   const tunables: Tunables = readTunables(overrides);
-  const world = await connectWorld(job, tunables);
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + "\n"));
-  world.engine.onCmaFallback = warn;
-  const runtime = new Runtime(world, warn);
+  const world = await connectWorld(job, tunables, warn);
+  const runtime = new Runtime(world);
   const comm = factory ? factory(runtime, WORLD_CTX) : (new Communicator(runtime, WORLD_CTX, null) as C);
   reportReadFailures(world, warn);
   return comm;

@@ -15,29 +15,18 @@ import { createShmSegment, openShmSegment, unlinkShmSegment, unmapShmSegment, yi
 import { performance } from "node:perf_hooks";
 import { ViewWriter } from "../buffers.js";
 import { ErrorCode, MessagingError } from "../errors.js";
+import { SHM_OP, T, type ShmFrame } from "../frames.js";
 import { IDLE, RUNNING, RingReader, RingWriter } from "./ring.js";
 import { geometryOf, segmentBytes, segmentName, type Geometry } from "./segment-layout.js";
 
-/** A message to stream through our ring. Completes (done) when its last byte is in a cell. */
-export interface ShmSend {
-  id: number;
-  views: readonly Uint8Array[];
-  bytes: number;
-  done(err?: Error): void;
-}
-
-/** Where an announced message's bytes go on the receiving side. */
-export interface ShmRecvTarget {
-  views: Uint8Array[];
-  bytes: number;
-  finish(): void;
-  fail(err: Error): void;
-}
+/** A message to stream through our ring (done when its last byte is in a cell), and where a received one goes. */
+export type { OutgoingMessage as ShmSend, PullTarget as ShmRecvTarget } from "../movers/mover.js";
+import type { OutgoingMessage as ShmSend, PullTarget as ShmRecvTarget } from "../movers/mover.js";
 
 /** What a channel needs from its owner. */
 export interface ChannelHooks {
-  /** Send a control frame (T.SHM with the given fields) to the peer. */
-  frame(fields: Record<string, unknown>): void;
+  /** Send a control frame to the peer at once. */
+  frame(f: ShmFrame): void;
   /** The receive waiting for message `id` from the peer (removed from the owner's table). */
   take(id: number): ShmRecvTarget | undefined;
   /** Send a message over the socket instead (the ring cannot be used). */
@@ -49,16 +38,6 @@ export interface ChannelHooks {
   /** Report why the ring in one direction is unusable (called at most once per direction). */
   unusable(reason: string): void;
 }
-
-/** Sub-operations of the T.SHM frame. */
-export const OP = {
-  /** Producer → consumer: map segment `p` of geometry k × z. */
-  MAP: 0,
-  /** Consumer → producer: mapped (`ok: true`, the name is unlinked) or not (`r`: reason). */
-  MAPPED: 1,
-  /** Doorbell: a counter you wait on moved. */
-  BELL: 2,
-} as const;
 
 export interface ChannelOptions {
   rank: number;
@@ -146,7 +125,7 @@ export class ShmChannel {
     trackName(this.outName);
     this.out = new RingWriter(this.outSeg, g);
     this.outState = "offered";
-    this.hooks.frame({ o: OP.MAP, p: this.outName, k: g.cells, z: g.cellSize });
+    this.hooks.frame({ t: T.SHM, o: SHM_OP.MAP, p: this.outName, k: g.cells, z: g.cellSize });
   }
 
   private onMapped(ok: boolean): void {
@@ -243,13 +222,13 @@ export class ShmChannel {
     unlinkShmSegment(this.inName);
     if (reason === null && this.inSeg) {
       this.inRing = new RingReader(this.inSeg, g);
-      this.hooks.frame({ o: OP.MAPPED, ok: true });
+      this.hooks.frame({ t: T.SHM, o: SHM_OP.MAPPED, ok: true });
       return;
     }
     if (this.inSeg) unmapShmSegment(this.inSeg);
     this.inSeg = null;
     this.inBroken = true;
-    this.hooks.frame({ o: OP.MAPPED, ok: false, r: reason });
+    this.hooks.frame({ t: T.SHM, o: SHM_OP.MAPPED, ok: false, r: reason });
     this.hooks.unusable(`cannot map rank ${this.opts.peer}'s shared-memory segment: ${reason}`);
   }
 
@@ -291,7 +270,7 @@ export class ShmChannel {
   private bell(): void {
     if (this.closed) return;
     this.hooks.bellSent();
-    this.hooks.frame({ o: OP.BELL });
+    this.hooks.frame({ t: T.SHM, o: SHM_OP.BELL });
   }
 
   /** Whether a stall is worth polling for: the peer is mid-transfer with us. */
@@ -374,20 +353,18 @@ export class ShmChannel {
   }
 
   /** Handle a T.SHM frame from the peer. */
-  onFrame(h: Record<string, unknown>): void {
+  onFrame(f: ShmFrame): void {
     if (this.closed) return;
-    switch (h.o) {
-      case OP.BELL:
+    switch (f.o) {
+      case SHM_OP.BELL:
         this.kick();
         return;
-      case OP.MAP:
-        this.onMap(String(h.p), { cells: Number(h.k), cellSize: Number(h.z) });
+      case SHM_OP.MAP:
+        this.onMap(f.p, { cells: f.k, cellSize: f.z });
         return;
-      case OP.MAPPED:
-        this.onMapped(h.ok === true);
+      case SHM_OP.MAPPED:
+        this.onMapped(f.ok);
         return;
-      default:
-        throw new MessagingError(ErrorCode.PROTOCOL, `unknown shared-memory frame op ${String(h.o)} from rank ${this.opts.peer}`, { rank: this.opts.rank, peer: this.opts.peer });
     }
   }
 

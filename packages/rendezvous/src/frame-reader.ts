@@ -1,46 +1,10 @@
-// Frames on the socket: [u32 LE header length][msgpack header][payload of header.n bytes, if any].
-// Payload bytes are written straight from the caller's buffers (no concatenation) and read
-// straight into the receiver's buffers when a receive is already posted.
-import { Packr } from "msgpackr";
-import { OnecopyError } from "@onecopy/cma";
-
-/** Frame types. Numbers keep the hot headers small. */
-export const T = {
-  HELLO: 10,
-  WELCOME: 11,
-  REJECT: 12,
-  PROBED: 13,
-  EAGER: 1,
-  RTS: 2,
-  FIN: 3,
-  PULL: 4,
-  DATA: 5,
-  BYE: 6,
-  /** Shared-memory ring control: map offer/answer and doorbell (sub-op in `o`; shm/channel.ts). */
-  SHM: 7,
-} as const;
-
-/** A decoded header. Short keys: t type, c context, g tag, n payload/message bytes, i id. */
-export interface Header {
-  t: number;
-  c?: string;
-  g?: number;
-  n?: number;
-  i?: number;
-  v?: number[];
-  [k: string]: unknown;
-}
-
-const packr = new Packr({ useRecords: false, moreTypes: false });
-
-/** Encode a header as a complete frame prefix (length + msgpack). */
-export function encodeHeader(h: Header): Buffer {
-  const body = packr.pack(h);
-  const frame = Buffer.allocUnsafe(4 + body.length);
-  frame.writeUInt32LE(body.length, 0);
-  body.copy(frame, 4);
-  return frame;
-}
+// Incremental frame reader over socket chunks: frames out of a byte stream, payloads streamed
+// to where they belong (straight into a posted receive's buffers when there is one). Every byte
+// is copied at most once however finely the stream is split, and a header's size is capped as
+// soon as its length prefix is known, so a process that has not shown the job token cannot make
+// a rank buffer much.
+import { decodeFrame, payloadBytes, type Frame } from "./frames.js";
+import { FrameError } from "./frame-error.js";
 
 /** Where the payload bytes of a frame go. */
 export interface PayloadSink {
@@ -48,10 +12,12 @@ export interface PayloadSink {
   write(chunk: Uint8Array): void;
   /** All `n` bytes have arrived. */
   end(): void;
+  /** The connection broke before all `n` bytes arrived. */
+  fail?(err: Error): void;
 }
 
-/** Decides, for each header, whether payload follows and where it goes. */
-export type HeaderHandler = (h: Header) => PayloadSink | null;
+/** Decides, for each frame, where its payload (if any) goes. */
+export type FrameHandler = (f: Frame) => PayloadSink | null;
 
 /** Largest header an authenticated peer may send (an RTS can list many iovecs). */
 export const MAX_HEADER = 16 * 1024 * 1024;
@@ -62,17 +28,6 @@ export const MAX_HEADER = 16 * 1024 * 1024;
  * refused at once, before any of it is buffered.
  */
 export const MAX_HANDSHAKE_HEADER = 4 * 1024;
-
-/** Stable codes of {@link FrameError}. */
-export type FrameErrorCode = "ERR_FRAME_TOO_LARGE" | "ERR_FRAME_CORRUPT";
-
-/** A byte stream that is not a sequence of valid frames. The connection must be dropped. */
-export class FrameError extends OnecopyError {
-  declare readonly code: FrameErrorCode;
-  constructor(code: FrameErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
 
 export interface FrameReaderOptions {
   /** Largest header accepted, in bytes (default {@link MAX_HEADER}); may be changed later through `maxHeader`. */
@@ -97,7 +52,7 @@ export class FrameReader {
   private remaining = 0;
 
   constructor(
-    private readonly onHeader: HeaderHandler,
+    private readonly onFrame: FrameHandler,
     options: FrameReaderOptions = {},
   ) {
     this.maxHeader = options.maxHeader ?? MAX_HEADER;
@@ -111,7 +66,7 @@ export class FrameReader {
       const body = this.body;
       this.body = null;
       this.bodyHave = 0;
-      this.dispatch(decode(body));
+      this.dispatch(decodeFrame(body));
     }
     while (off < chunk.length) {
       if (this.remaining > 0) {
@@ -134,7 +89,7 @@ export class FrameReader {
         this.bodyHave = chunk.copy(this.body, 0, off + 4);
         return;
       }
-      const h = decode(chunk.subarray(off + 4, off + 4 + len));
+      const h = decodeFrame(chunk.subarray(off + 4, off + 4 + len));
       off += 4 + len;
       this.dispatch(h);
     }
@@ -167,14 +122,22 @@ export class FrameReader {
     }
   }
 
-  /** Hand a decoded header to the handler (which may change `maxHeader` for the next frame). */
-  private dispatch(h: Header): void {
-    const sink = this.onHeader(h);
+  /** Hand a decoded frame to the handler (which may change `maxHeader` for the next frame). */
+  private dispatch(f: Frame): void {
+    const sink = this.onFrame(f);
     if (sink) {
       this.sink = sink;
-      this.remaining = h.n ?? 0;
+      this.remaining = payloadBytes(f);
       if (this.remaining === 0) this.finishPayload();
     }
+  }
+
+  /** The stream ended: a payload still arriving will not be completed. */
+  abort(err: Error): void {
+    const s = this.sink;
+    this.sink = null;
+    this.remaining = 0;
+    s?.fail?.(err);
   }
 
   private finishPayload(): void {
@@ -184,15 +147,3 @@ export class FrameReader {
   }
 }
 
-function decode(bytes: Uint8Array): Header {
-  let h: unknown;
-  try {
-    h = packr.unpack(bytes);
-  } catch (err) {
-    throw new FrameError("ERR_FRAME_CORRUPT", `frame header of ${bytes.length} bytes is not valid msgpack`, { cause: err });
-  }
-  if (typeof h !== "object" || h === null || typeof (h as Header).t !== "number") {
-    throw new FrameError("ERR_FRAME_CORRUPT", "frame header is not a map with a numeric type");
-  }
-  return h as Header;
-}

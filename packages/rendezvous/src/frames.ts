@@ -1,0 +1,158 @@
+// Every frame two ranks exchange, as one discriminated union, with its encoding and a decoder
+// that checks each frame's fields. On the socket a frame is [u32 LE header length][msgpack
+// header][payload of `n` bytes for EAGER and DATA]; the same frames (less the payload) are what
+// the shared-memory control plane will carry. PROTOCOL.md beside this file says who sends which
+// frame when, and who holds which buffer until when.
+import { Packr } from "msgpackr";
+import type { ProbeToken } from "@onecopy/cma";
+import { FrameError } from "./frame-error.js";
+
+/** Frame types. Numbers keep the hot headers small. */
+export const T = {
+  EAGER: 1,
+  RTS: 2,
+  FIN: 3,
+  PULL: 4,
+  DATA: 5,
+  BYE: 6,
+  SHM: 7,
+  HELLO: 10,
+  WELCOME: 11,
+  REJECT: 12,
+  PROBED: 13,
+} as const;
+
+/**
+ * The one descriptor shape: an io list `[addr0, len0, addr1, len1, …]` of buffer pieces in the
+ * owner's address space. The RTS carries one; the collectives' records carry them; the copy core
+ * takes them as the remote side of a copy. The owner keeps the pieces alive and unmoved until the
+ * peer says it is done (FIN, or the collective's completion message).
+ */
+export type Descriptor = number[];
+
+/** Sub-operations of the SHM frame (the shared-memory ring's own control). */
+export const SHM_OP = {
+  /** Producer → consumer: map segment `p` of geometry `k` cells × `z` bytes. */
+  MAP: 0,
+  /** Consumer → producer: mapped (`ok: true`, the name is unlinked) or not (`r`: reason). */
+  MAPPED: 1,
+  /** Doorbell: a counter you wait on moved. */
+  BELL: 2,
+} as const;
+
+// ---- start-up -----------------------------------------------------------------------------
+
+/** Connecting rank → accepting rank: who I am. */
+export interface Hello { t: typeof T.HELLO; token: string; rank: number; size: number; pid: number; probe: ProbeToken | null }
+/** Accepting rank → connecting rank: accepted, and who I am. */
+export interface Welcome { t: typeof T.WELCOME; rank: number; pid: number; probe: ProbeToken | null }
+/** Accepting rank → connecting rank: refused (a RejectCode and a sentence). */
+export interface Reject { t: typeof T.REJECT; code?: string; reason: string }
+/** Each side, once: whether my probe read of your memory succeeded. */
+export interface Probed { t: typeof T.PROBED; ok: boolean }
+
+// ---- messages -----------------------------------------------------------------------------
+
+/** A message of `n` bytes inline: the payload follows the header. `c` context, `g` tag. */
+export interface Eager { t: typeof T.EAGER; c: string; g: number; n: number }
+/**
+ * Ready to send: message `i` of `n` bytes on context `c` with tag `g`. `v`, the descriptor, is
+ * the io list of the sender's buffers, present when the receiver may read the sender directly.
+ */
+export interface Rts { t: typeof T.RTS; c: string; g: number; n: number; i: number; v?: Descriptor }
+/** Receiver → sender: done with message `i` (copied, or refused); the sender's buffers are free. */
+export interface Fin { t: typeof T.FIN; i: number }
+/** Receiver → sender: send message `i` yourself, through the shared-memory ring (`s: 1`) or as DATA. */
+export interface Pull { t: typeof T.PULL; i: number; s?: 1 }
+/** Sender → receiver: the `n` bytes of pulled message `i` follow. */
+export interface Data { t: typeof T.DATA; i: number; n: number }
+/** Goodbye: this rank closed its world; nothing follows. */
+export interface Bye { t: typeof T.BYE }
+
+// ---- the shared-memory ring's control -------------------------------------------------------
+
+export interface ShmMap { t: typeof T.SHM; o: typeof SHM_OP.MAP; p: string; k: number; z: number }
+export interface ShmMapped { t: typeof T.SHM; o: typeof SHM_OP.MAPPED; ok: boolean; r?: string | null }
+export interface ShmBell { t: typeof T.SHM; o: typeof SHM_OP.BELL }
+export type ShmFrame = ShmMap | ShmMapped | ShmBell;
+
+/** Frames of the handshake. */
+export type HandshakeFrame = Hello | Welcome | Reject | Probed;
+/** Frames of an established link. */
+export type DataFrame = Eager | Rts | Fin | Pull | Data | Bye | ShmFrame;
+/** Any frame. */
+export type Frame = HandshakeFrame | DataFrame;
+
+/** The payload bytes that follow a frame's header. */
+export function payloadBytes(f: Frame): number {
+  return f.t === T.EAGER || f.t === T.DATA ? f.n : 0;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** Encode a frame's header as a complete frame prefix (length + msgpack); the payload, if any, follows it. */
+export function encodeFrame(f: Frame): Buffer {
+  const body = packr.pack(f);
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32LE(body.length, 0);
+  body.copy(out, 4);
+  return out;
+}
+
+const isCount = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x);
+
+function isDescriptor(x: unknown): x is Descriptor {
+  if (!Array.isArray(x) || x.length % 2 !== 0) return false;
+  for (let i = 0; i < x.length; i++) if (!isCount(x[i])) return false;
+  return true;
+}
+
+/** The reason a decoded header is not a valid frame, or null. */
+function invalid(h: Record<string, unknown>): string | null {
+  switch (h.t) {
+    case T.EAGER:
+      return typeof h.c === "string" && isInt(h.g) && isCount(h.n) ? null : "EAGER needs c, g, n";
+    case T.RTS:
+      return typeof h.c === "string" && isInt(h.g) && isCount(h.n) && isCount(h.i) && (h.v === undefined || isDescriptor(h.v)) ? null : "RTS needs c, g, n, i and an io list v";
+    case T.FIN:
+      return isCount(h.i) ? null : "FIN needs i";
+    case T.PULL:
+      return isCount(h.i) && (h.s === undefined || h.s === 1) ? null : "PULL needs i";
+    case T.DATA:
+      return isCount(h.i) && isCount(h.n) ? null : "DATA needs i, n";
+    case T.BYE:
+      return null;
+    case T.SHM:
+      if (h.o === SHM_OP.BELL) return null;
+      if (h.o === SHM_OP.MAP) return typeof h.p === "string" && isCount(h.k) && isCount(h.z) ? null : "SHM MAP needs p, k, z";
+      if (h.o === SHM_OP.MAPPED) return typeof h.ok === "boolean" ? null : "SHM MAPPED needs ok";
+      return `unknown SHM op ${String(h.o)}`;
+    case T.HELLO:
+      return typeof h.token === "string" && isInt(h.rank) && isInt(h.size) && isCount(h.pid) ? null : "HELLO needs token, rank, size, pid";
+    case T.WELCOME:
+      return isInt(h.rank) && isCount(h.pid) ? null : "WELCOME needs rank, pid";
+    case T.REJECT:
+      return typeof h.reason === "string" ? null : "REJECT needs a reason";
+    case T.PROBED:
+      return typeof h.ok === "boolean" ? null : "PROBED needs ok";
+    default:
+      return `unknown frame type ${String(h.t)}`;
+  }
+}
+
+/** Decode and check one frame header. @throws FrameError (ERR_FRAME_CORRUPT) */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  let h: unknown;
+  try {
+    h = packr.unpack(bytes);
+  } catch (err) {
+    throw new FrameError("ERR_FRAME_CORRUPT", `frame header of ${bytes.length} bytes is not valid msgpack`, { cause: err });
+  }
+  if (typeof h !== "object" || h === null || typeof (h as { t?: unknown }).t !== "number") {
+    throw new FrameError("ERR_FRAME_CORRUPT", "frame header is not a map with a numeric type");
+  }
+  const why = invalid(h as Record<string, unknown>);
+  if (why !== null) throw new FrameError("ERR_FRAME_CORRUPT", `malformed frame: ${why}`);
+  return h as Frame;
+}
