@@ -15,7 +15,8 @@
 // times; launches go onecopy, Open MPI CMA, Open MPI no single copy, onecopy, … for --rounds
 // rounds (the order rotates each round), so a noisy phase of a shared VM hits every column
 // alike. Cells are medians over rounds × reps. Prints one table and writes
-// bench/results/versus-ompi.json (every sample, the commands, the mode checks).
+// bench/results/versus-ompi.json (-np4.json etc. for other --np; every sample, the commands,
+// the mode checks).
 // Without Open MPI it prints how to install it and exits 0.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -268,7 +269,7 @@ out(`took ${took.toFixed(0)} s`);
 
 const resultsDir = join(here, "results");
 mkdirSync(resultsDir, { recursive: true });
-const file = join(resultsDir, "versus-ompi.json");
+const file = join(resultsDir, `versus-ompi${nps.length === 1 && nps[0] === 2 ? "" : `-np${nps.join("-")}`}.json`);
 writeFileSync(
   file,
   JSON.stringify(
