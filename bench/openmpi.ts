@@ -8,6 +8,8 @@
 //
 // Used by `node bench/run.js p2p-suite --ompi` (columns "Open MPI (cma)", "Open MPI (no single
 // copy)"); alone, `node bench/run.js openmpi [--quick]` prints the Open MPI numbers only.
+// bench/versus-ompi.ts builds and runs bench/native/osu_coll.c (collectives and the table's
+// other cells) the same way, through buildOsuProgram / ompiCommand({ np, binary }) / runMpiJson.
 // Open MPI is optional and never a dependency: without mpicc/mpirun this explains how to
 // install it and exits 0. ONECOPY_BENCH_MPIRUN / ONECOPY_BENCH_MPICC override the commands
 // (e.g. ONECOPY_BENCH_MPIRUN=/nonexistent to see the explanation); ONECOPY_BENCH_MPIRUN_ARGS
@@ -161,39 +163,61 @@ export function setupOpenMpi(o: { hugepages?: boolean } = {}): OmpiSetup {
   ];
   if (o.hugepages) modes.push({ name: "ompi-cma-huge", label: "Open MPI (cma, huge pages)", singleCopy: true, hugepages: true, mca: cma });
 
-  // Build (per version, so switching installations rebuilds).
-  const src = join(here, "native", "osu_lite.c");
-  const buildDir = join(here, "native", "build");
-  const binary = join(buildDir, `osu_lite-ompi${version}`);
-  if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(src).mtimeMs) {
-    mkdirSync(buildDir, { recursive: true });
-    // -rdynamic: osu_lite's process_vm_readv/writev wrappers (call counters) must be what the
-    // library's calls resolve to.
-    const b = spawnSync(mpicc, ["-O2", "-rdynamic", "-o", binary, src, "-ldl"], { encoding: "utf8", env: mpiEnv() });
-    if (b.status !== 0)
-      return unavailable(
-        `building ${src} with ${mpicc} failed:\n${b.stderr || b.error?.message || `exit ${b.status}`}`,
-        "mpicc is there but could not build a 40-line MPI program: is the development package installed (Debian/Ubuntu: libopenmpi-dev; Fedora: openmpi-devel)?",
-      );
-  }
+  const built = buildOsuProgram(mpicc, version, "osu_lite");
+  if (!built.ok) return unavailable(built.reason, built.help);
+  const binary = built.binary;
   return { available: true, mpirun, mpicc, version, major, binary, common, modes, cvars };
 }
 
+/**
+ * Builds bench/native/<program>.c (with osu_common.h) with mpicc into bench/native/build/,
+ * per Open MPI version (switching installations rebuilds), when the binary is older than
+ * either source.
+ */
+export function buildOsuProgram(
+  mpicc: string,
+  version: string,
+  program: "osu_lite" | "osu_coll",
+): { ok: true; binary: string } | { ok: false; reason: string; help: string } {
+  const src = join(here, "native", `${program}.c`);
+  const sources = [src, join(here, "native", "osu_common.h")];
+  const buildDir = join(here, "native", "build");
+  const binary = join(buildDir, `${program}-ompi${version}`);
+  const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
+  if (existsSync(binary) && statSync(binary).mtimeMs >= newest) return { ok: true, binary };
+  mkdirSync(buildDir, { recursive: true });
+  // -rdynamic: the process_vm_readv/writev wrappers (call counters, osu_common.h) must be what
+  // the library's calls resolve to.
+  const b = spawnSync(mpicc, ["-O2", "-rdynamic", "-o", binary, src, "-ldl"], { encoding: "utf8", env: mpiEnv() });
+  if (b.status !== 0)
+    return {
+      ok: false,
+      reason: `building ${src} with ${mpicc} failed:\n${b.stderr || b.error?.message || `exit ${b.status}`}`,
+      help: "mpicc is there but could not build a small MPI program: is the development package installed (Debian/Ubuntu: libopenmpi-dev; Fedora: openmpi-devel)?",
+    };
+  return { ok: true, binary };
+}
+
 /** The full mpirun command line of one mode. */
-export function ompiCommand(s: Extract<OmpiSetup, { available: true }>, mode: OmpiMode, args: string[]): string[] {
+export function ompiCommand(
+  s: Extract<OmpiSetup, { available: true }>,
+  mode: OmpiMode,
+  args: string[],
+  o: { np?: number; binary?: string } = {},
+): string[] {
   const extra = (process.env.ONECOPY_BENCH_MPIRUN_ARGS ?? "").split(/\s+/).filter(Boolean);
   return [
     s.mpirun,
     "--allow-run-as-root",
     "--oversubscribe",
     "-np",
-    "2",
+    String(o.np ?? 2),
     "--bind-to",
     "none",
     ...extra,
     ...s.common,
     ...mode.mca,
-    s.binary,
+    o.binary ?? s.binary,
     ...(mode.hugepages ? ["--hugepages"] : []),
     "--cvar",
     s.cvars.join(","),
@@ -230,9 +254,36 @@ export function measureOpenMpi(s: Extract<OmpiSetup, { available: true }>, mode:
     "--max-window-bytes",
     String(o.maxWindowBytes ?? 256 * 1024 * 1024),
   ]);
+  return runMpiJson(cmd, o.timeoutMs ?? 600_000).then((x) => {
+    const r: OmpiRun = { mode: mode.name, command: cmd, header: null, cvars: {}, results: [], ok: false, stderr: x.stderr, message: x.message };
+    for (const j of x.objects) {
+      if (j.type === "header") r.header = j;
+      else if (j.type === "cvar") r.cvars[String(j.name)] = j.value;
+      else if (j.type === "result") r.results.push(j as unknown as OmpiResult);
+    }
+    const wrong = r.results.filter((y) => !y.dataOk);
+    r.ok = x.code === 0 && r.results.length > 0 && wrong.length === 0;
+    if (wrong.length) r.message ??= `wrong data received at ${wrong.map((y) => `${y.bench} ${y.size} B`).join(", ")}`;
+    if (!r.ok) r.message ??= `mpirun ${x.signal ?? `exit ${x.code}`}${r.results.length ? "" : ", no results"}`;
+    return r;
+  });
+}
+
+/** What an mpirun printed: every stdout line that is a JSON object, and stderr. */
+export interface MpiOutput {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  objects: Array<Record<string, unknown>>;
+  stderr: string;
+  /** Why it did not run or was stopped (spawn error, timeout). */
+  message?: string;
+}
+
+/** Runs an mpirun command line; resolves (never rejects) when it has exited. */
+export function runMpiJson(cmd: string[], timeoutMs: number): Promise<MpiOutput> {
   return new Promise((done) => {
     const p = spawn(cmd[0]!, cmd.slice(1), { env: mpiEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    const r: OmpiRun = { mode: mode.name, command: cmd, header: null, cvars: {}, results: [], ok: false, stderr: "" };
+    const r: MpiOutput = { code: null, signal: null, objects: [], stderr: "" };
     let buf = "";
     p.stdout.setEncoding("utf8").on("data", (d: string) => {
       buf += d;
@@ -242,10 +293,7 @@ export function measureOpenMpi(s: Extract<OmpiSetup, { available: true }>, mode:
         buf = buf.slice(i + 1);
         if (!line.startsWith("{")) continue;
         try {
-          const j = JSON.parse(line) as Record<string, unknown>;
-          if (j.type === "header") r.header = j;
-          else if (j.type === "cvar") r.cvars[String(j.name)] = j.value;
-          else if (j.type === "result") r.results.push(j as unknown as OmpiResult);
+          r.objects.push(JSON.parse(line) as Record<string, unknown>);
         } catch {
           /* not ours */
         }
@@ -253,9 +301,9 @@ export function measureOpenMpi(s: Extract<OmpiSetup, { available: true }>, mode:
     });
     p.stderr.setEncoding("utf8").on("data", (d: string) => (r.stderr += d));
     const timer = setTimeout(() => {
-      r.message = `timed out after ${o.timeoutMs} ms`;
+      r.message = `timed out after ${timeoutMs} ms`;
       p.kill("SIGTERM");
-    }, o.timeoutMs ?? 600_000);
+    }, timeoutMs);
     p.on("error", (e) => {
       clearTimeout(timer);
       r.message = e.message;
@@ -263,10 +311,8 @@ export function measureOpenMpi(s: Extract<OmpiSetup, { available: true }>, mode:
     });
     p.on("close", (code, signal) => {
       clearTimeout(timer);
-      const wrong = r.results.filter((x) => !x.dataOk);
-      r.ok = code === 0 && r.results.length > 0 && wrong.length === 0;
-      if (wrong.length) r.message ??= `wrong data received at ${wrong.map((x) => `${x.bench} ${x.size} B`).join(", ")}`;
-      if (!r.ok) r.message ??= `mpirun ${signal ?? `exit ${code}`}${r.results.length ? "" : ", no results"}`;
+      r.code = code;
+      r.signal = signal;
       done(r);
     });
   });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark dispatcher: `node bench/run.js [name ...] [--quick] [--list]`.
+// Benchmark dispatcher: `node bench/run.js [name ...] [--quick] [--flag value ...] [--list]`.
 // Every bench/<name>.ts is a benchmark; it runs in its own Node process under tsx, with the
 // remaining flags passed through. Without a name, all benchmarks run one after another.
 // (`pnpm bench` builds the workspace first: benchmarks import the compiled packages.)
@@ -18,11 +18,19 @@ const available = readdirSync(here)
 // Runnable by name, but not part of a run of everything: p2p-suite runs them itself
 // (openmpi with --ompi).
 // (p2p.ts is its rank program; alone it runs one transport. ipc-baseline is one of its columns.)
-const notInAll = new Set(["p2p", "ipc-baseline", "openmpi"]);
+// versus-ompi is the Open MPI comparison: optional, like --ompi.
+const notInAll = new Set(["p2p", "ipc-baseline", "openmpi", "versus-ompi"]);
 
+// A word right after a flag is that flag's value (`--np 4`, `--runs 2`) unless it names a
+// benchmark; every other word is a benchmark name.
 const args = process.argv.slice(2);
-const names = args.filter((a) => !a.startsWith("-"));
-const flags = args.filter((a) => a.startsWith("-"));
+const names = [];
+const flags = [];
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a.startsWith("-") || (i > 0 && args[i - 1].startsWith("-") && !available.includes(a))) flags.push(a);
+  else names.push(a);
+}
 
 if (flags.includes("--list") || flags.includes("--help")) {
   console.log(`usage: node bench/run.js [name ...] [--quick]\nbenchmarks: ${available.join(", ")}`);

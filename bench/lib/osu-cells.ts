@@ -1,0 +1,115 @@
+// The cells of the "side by side with Open MPI" table and the iteration policy both sides run
+// them with: bench/native/osu_coll.c under mpirun and bench/lib/versus-rank.ts under onecopy's
+// launcher get the same list (`--cells op:size:skip:iters,...`), so every cell is measured
+// with the same warm-up and timed iteration counts on both.
+//
+// The counts follow OSU 7 (osu_latency 10000 / skip 100 for small messages, 1000 / 10 for
+// large; collectives 1000 / 200 small, 100 / 10 large; osu_bw 100 / 10 small, 20 / 2 large),
+// cut down so a --quick run finishes in 2–3 minutes on 2 cores: a 64 MiB osu_bw iteration is
+// a window of 64 messages, 4 GiB, 0.3–1.3 s here.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export type CellOp = "latency" | "bw" | "barrier" | "allreduce" | "bcast" | "alltoall";
+export const CELL_OPS: readonly CellOp[] = ["latency", "bw", "barrier", "allreduce", "bcast", "alltoall"];
+
+/** One measurement: `skip` warm-up iterations, a barrier, `iters` timed iterations. */
+export interface CellSpec {
+  op: CellOp;
+  /** Bytes: the message (latency, bw), the whole buffer (allreduce, bcast), the block per rank pair (alltoall). */
+  size: number;
+  skip: number;
+  iters: number;
+}
+
+/**
+ * What one program (osu_coll or versus-rank) measured for a cell, one value per repetition.
+ * samples: µs per call (collectives: mean over ranks of each rank's mean per call; latency:
+ * half round trip on rank 0) or MB/s (bw, rank 0). cpuUs: CPU µs per unit of work (half round
+ * trip, message, call) and cpuUtil: CPU time / wall time of the timed loop, each the mean over
+ * the ranks taking part. copyCalls/copyBytes: process_vm_readv/writev calls and bytes in all
+ * ranks during the timed loops.
+ */
+export interface CellResult {
+  op: CellOp;
+  size: number;
+  unit: "us" | "MB/s";
+  window: number;
+  skip: number;
+  iters: number;
+  samples: number[];
+  maxSamples: number[];
+  cpuUs: number[];
+  cpuUtil: number[];
+  copyCalls: number;
+  copyBytes: number;
+  dataOk: boolean;
+}
+
+/** The bw window (messages per iteration, all on one send and one receive buffer). */
+export const BW_WINDOW = 64;
+
+export const TABLE_SIZES = {
+  latency: [1, 64 * KiB],
+  collectives: [8, 4 * KiB, 64 * KiB, 1 * MiB, 16 * MiB],
+  bw: [1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB],
+} as const;
+
+function counts(op: CellOp, size: number, quick: boolean): { skip: number; iters: number } {
+  if (op === "latency") return size <= 8 * KiB ? (quick ? { skip: 100, iters: 2000 } : { skip: 100, iters: 10_000 }) : quick ? { skip: 10, iters: 300 } : { skip: 10, iters: 1000 };
+  if (op === "bw") {
+    const full: Record<number, [number, number]> = { [MiB]: [2, 20], [4 * MiB]: [2, 10], [16 * MiB]: [1, 5], [64 * MiB]: [1, 3] };
+    const fast: Record<number, [number, number]> = { [MiB]: [1, 10], [4 * MiB]: [1, 5], [16 * MiB]: [1, 2], [64 * MiB]: [1, 2] };
+    const [skip, iters] = (quick ? fast : full)[size] ?? (quick ? [1, 3] : [2, 10]);
+    return { skip, iters };
+  }
+  if (op === "barrier") return quick ? { skip: 100, iters: 500 } : { skip: 200, iters: 1000 };
+  if (size <= 8 * KiB) return quick ? { skip: 50, iters: 500 } : { skip: 200, iters: 1000 };
+  if (size <= 1 * MiB) return quick ? { skip: 5, iters: 50 } : { skip: 10, iters: 100 };
+  return quick ? { skip: 2, iters: 10 } : { skip: 3, iters: 30 };
+}
+
+/** Every cell of the table, in table order. */
+export function tableCells(quick: boolean): CellSpec[] {
+  const cells: CellSpec[] = [];
+  const add = (op: CellOp, size: number) => cells.push({ op, size, ...counts(op, size, quick) });
+  for (const s of TABLE_SIZES.latency) add("latency", s);
+  add("barrier", 0);
+  for (const op of ["allreduce", "bcast", "alltoall"] as const) for (const s of TABLE_SIZES.collectives) add(op, s);
+  for (const s of TABLE_SIZES.bw) add("bw", s);
+  return cells;
+}
+
+/** The `--cells` argument both programs take. */
+export function cellsArg(cells: readonly CellSpec[]): string {
+  return cells.map((c) => `${c.op}:${c.size}:${c.skip}:${c.iters}`).join(",");
+}
+
+export function parseCells(arg: string): CellSpec[] {
+  return arg.split(",").map((t) => {
+    const m = /^([a-z]+):(\d+):(\d+):(\d+)$/.exec(t);
+    if (!m || !CELL_OPS.includes(m[1] as CellOp)) throw new RangeError(`--cells wants op:size:skip:iters,... (op: ${CELL_OPS.join(", ")}); got ${t}`);
+    const c: CellSpec = { op: m[1] as CellOp, size: Number(m[2]), skip: Number(m[3]), iters: Number(m[4]) };
+    if (c.iters < 1) throw new RangeError(`--cells: iters must be ≥ 1 (${t})`);
+    if (c.size % 8 !== 0 && c.op !== "latency" && c.op !== "bw") throw new RangeError(`--cells: collective sizes are multiples of 8 (doubles): ${t}`);
+    return c;
+  });
+}
+
+export function cellLabel(c: { op: CellOp; size: number }): string {
+  return c.op === "barrier" ? "barrier" : `${c.op} ${fmtBytes(c.size)}`;
+}
+
+export function fmtBytes(n: number): string {
+  if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
+  if (n >= KiB && n % KiB === 0) return `${n / KiB} KiB`;
+  return `${n} B`;
+}
+
+/** Contents both programs put in their inputs and check in their outputs (see osu_coll.c). */
+export const expected = {
+  allreduceIn: (rank: number, k: number) => rank + 1 + (k % 7),
+  bcastIn: (k: number) => (k % 251) + 0.5,
+  alltoallIn: (from: number, to: number) => from * 1000 + to + 1,
+};
