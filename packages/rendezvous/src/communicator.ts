@@ -10,6 +10,7 @@ import { Request, type Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
 import { announcesBlobs, decodeObject, encodeObject } from "./object-codec.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
+import { shouldPack } from "./path.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -160,9 +161,9 @@ export class Communicator {
     return this.engine.isend(this.ctx, d, t, viewsOf(data, "isend data").views, bytes);
   }
 
-  /** Many small pieces travel packed (the kernel would pin a page per iovec): see the `packBelow` tunable. */
+  /** Many small pieces travel packed (the kernel would pin a page per iovec): see path.ts. */
   private tinyPieces(pieces: number, bytes: number): boolean {
-    return pieces > 1 && bytes < pieces * this.engine.tunables.packBelow;
+    return shouldPack(pieces, bytes, this.engine.tunables.packBelow);
   }
 
   /** Send `data` to `dest`; resolves when `data` may be reused. */
