@@ -2,7 +2,7 @@
 // on partial transfers, splitting at IOV_MAX and at the kernel's per-call byte cap.
 import { readKnob } from "./knobs.js";
 import { libc, lastErrno, type NativeFn } from "./libc.js";
-import { CmaError, ErrorCode } from "./errors.js";
+import { CmaError, ErrorCode, invalid } from "./errors.js";
 import { ioListBytes, ioListOf, sliceIoList, type IoList, type LocalData } from "./iolist.js";
 import { cmaDisabledReason } from "./switch.js";
 import { errorForErrno } from "./diagnose.js";
@@ -87,7 +87,7 @@ function advance(list: IoList, cur: Cursor, bytes: number): void {
 
 function checkPid(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid > 0x7fffffff) {
-    throw new RangeError(`pid ${String(pid)} is not a positive integer process id`);
+    throw invalid(ErrorCode.INVALID_ARG, `pid ${String(pid)} is not a positive integer process id`);
   }
 }
 
@@ -97,7 +97,7 @@ function prepare(pid: number, local: IoList, remote: IoList): number {
   const l = ioListBytes(local, "local io list");
   const r = ioListBytes(remote, "remote io list");
   if (l !== r) {
-    throw new RangeError(`local pieces total ${l} bytes but remote pieces total ${r}; both sides must name the same number of bytes`);
+    throw invalid(ErrorCode.INVALID_ARG, `local pieces total ${l} bytes but remote pieces total ${r}; both sides must name the same number of bytes`);
   }
   return l;
 }

@@ -58,6 +58,8 @@ export const ErrorCode = {
   INVALID_BUFFER: "ERR_INVALID_BUFFER",
   /** Another argument is wrong (type, range). */
   INVALID_ARG: "ERR_INVALID_ARG",
+  /** An io list (a descriptor of remote or local memory) that is not [address, length, …] of non-negative integers. */
+  INVALID_IOLIST: "ERR_INVALID_IOLIST",
   /** The message was longer than the receive buffer; nothing was written, the message is consumed. */
   TRUNCATE: "ERR_TRUNCATE",
   /** The peer process died or left the job while the operation needed it. */
@@ -124,4 +126,9 @@ export class CmaError extends OnecopyError {
     this.expected = ctx.expected ?? 0;
     this.done = ctx.done ?? 0;
   }
+}
+
+/** A bad argument, caught before anything happened: `code` says which kind (ERR_INVALID_ARG, ERR_INVALID_BUFFER, ERR_INVALID_IOLIST). */
+export function invalid(code: typeof ErrorCode.INVALID_ARG | typeof ErrorCode.INVALID_BUFFER | typeof ErrorCode.INVALID_IOLIST, message: string): OnecopyError {
+  return new OnecopyError(code, message);
 }

@@ -3,6 +3,7 @@
 // bandwidth (ANCHORS: 13 → 26 GB/s for Open MPI on this machine kind).
 import { readFileSync } from "node:fs";
 import { libc } from "./libc.js";
+import { ErrorCode, invalid } from "./errors.js";
 
 const HUGE = 2 * 1024 * 1024;
 const PROT_RW = 0x1 | 0x2;
@@ -54,7 +55,7 @@ function isFailure(p: unknown): boolean {
  * `transfer()` or `structuredClone` it away while it is in flight.
  */
 export function allocBuffer(bytes: number, opts: AllocOptions = {}): ArrayBuffer {
-  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`allocBuffer: ${bytes} is not a non-negative byte count`);
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw invalid(ErrorCode.INVALID_ARG, `allocBuffer: ${bytes} is not a non-negative byte count`);
   const wantHuge = opts.hugePages ?? true;
   const populate = opts.populate ?? true;
   const lib = libc();

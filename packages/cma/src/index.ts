@@ -13,6 +13,8 @@ export {
   totalBytesOf,
   isBufferLike,
   piecesOf,
+  locatePiece,
+  type PieceSpan,
   type BufferLike,
   type BufferSlice,
   type LocalData,

@@ -2,7 +2,7 @@
 // of plain numbers. User-space addresses on 64-bit Linux are below 2^47, so they are exact as
 // doubles; this keeps BigInt allocation out of the hot path and makes lists serialize anywhere.
 import { libc } from "./libc.js";
-import { CmaError, ErrorCode } from "./errors.js";
+import { CmaError, ErrorCode, invalid } from "./errors.js";
 
 /** Memory onecopy can name by address. */
 export type BufferLike = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
@@ -31,8 +31,9 @@ function isSharedArrayBuffer(x: unknown): x is SharedArrayBuffer {
 
 function describeValue(x: unknown): string {
   if (x === null) return "null";
-  if (typeof x === "object") return (x as object).constructor?.name ?? "object";
-  return typeof x;
+  if (x === undefined) return "undefined";
+  if (typeof x === "object") return `a ${(x as object).constructor?.name ?? "object"}`;
+  return `a ${typeof x}`;
 }
 
 /** Byte length of a buffer-like. */
@@ -72,27 +73,57 @@ function baseAddress(ab: ArrayBufferLike): number {
   return base;
 }
 
-function checkSlice(item: BufferLike | BufferSlice, index: number): { buf: BufferLike; offset: number; length: number } {
-  if (isBufferLike(item)) return { buf: item, offset: 0, length: item.byteLength };
-  if (item === null || typeof item !== "object" || !isBufferLike((item as BufferSlice).buffer)) {
-    throw new TypeError(
-      `piece ${index} is a ${describeValue(item)}; expected an ArrayBuffer, SharedArrayBuffer, typed array, DataView, Buffer or { buffer, offset?, length? }`,
-    );
-  }
-  const buf = item.buffer;
-  const offset = item.offset ?? 0;
-  const size = buf.byteLength;
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
-    throw new RangeError(`piece ${index}: offset ${offset} is outside its ${size}-byte buffer`);
-  }
-  const length = item.length ?? size - offset;
-  if (!Number.isSafeInteger(length) || length < 0 || offset + length > size) {
-    throw new RangeError(
-      `piece ${index}: ${length} bytes from offset ${offset} run past the end of its ${size}-byte buffer`,
-    );
-  }
-  return { buf, offset, length };
+/** Where one piece of local data lives: its backing store and a byte range of it. */
+export interface PieceSpan {
+  ab: ArrayBufferLike;
+  start: number;
+  length: number;
 }
+
+/**
+ * The one buffer normaliser of onecopy: check piece `index` of some data (a buffer, typed array,
+ * DataView, or `{ buffer, offset?, length? }`) and write where it lives into `out` (no view is
+ * made, so lists of thousands of pieces cost no allocation). `what` names the argument in the
+ * error; `hint` ends it (e.g. where to go for other values).
+ * @throws OnecopyError ERR_INVALID_BUFFER
+ */
+export function locatePiece(item: unknown, index: number, what: string, out: PieceSpan, hint = ""): PieceSpan {
+  if (ArrayBuffer.isView(item)) {
+    out.ab = item.buffer;
+    out.start = item.byteOffset;
+    out.length = item.byteLength;
+    return out;
+  }
+  if (item instanceof ArrayBuffer || isSharedArrayBuffer(item)) {
+    out.ab = item;
+    out.start = 0;
+    out.length = item.byteLength;
+    return out;
+  }
+  const b = item !== null && typeof item === "object" ? (item as BufferSlice).buffer : undefined;
+  if (!isBufferLike(b)) {
+    throw invalid(
+      ErrorCode.INVALID_BUFFER,
+      `${what}: piece ${index} is ${describeValue(item)}; pass an ArrayBuffer, SharedArrayBuffer, typed array, Buffer, DataView, { buffer, offset, length } or an array of those${hint}`,
+    );
+  }
+  const s = item as BufferSlice;
+  const size = b.byteLength;
+  const offset = s.offset ?? 0;
+  const length = s.length ?? size - offset;
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw invalid(ErrorCode.INVALID_BUFFER, `${what}: piece ${index} asks for ${String(length)} bytes at offset ${String(offset)} of a ${size}-byte buffer`);
+  }
+  const isView = ArrayBuffer.isView(b);
+  out.ab = isView ? b.buffer : (b as ArrayBufferLike);
+  out.start = (isView ? b.byteOffset : 0) + offset;
+  out.length = length;
+  return out;
+}
+
+const NOTHING = new ArrayBuffer(0);
+/** Scratch for the loops below; emptied after each, so it never keeps a caller's buffer reachable. */
+const scratch: PieceSpan = { ab: NOTHING, start: 0, length: 0 };
 
 /** Normalise `data` to a list of its pieces (buffers or slices), validating every one. */
 export function piecesOf(data: LocalData): Array<BufferLike | BufferSlice> {
@@ -104,10 +135,14 @@ export function piecesOf(data: LocalData): Array<BufferLike | BufferSlice> {
 export function ioListOf(data: LocalData): number[] {
   const pieces = piecesOf(data);
   const out: number[] = [];
-  for (let i = 0; i < pieces.length; i++) {
-    const { buf, offset, length } = checkSlice(pieces[i]!, i);
-    if (length === 0) continue;
-    out.push(addressOf(buf) + offset, length);
+  try {
+    for (let i = 0; i < pieces.length; i++) {
+      const { ab, start, length } = locatePiece(pieces[i], i, "local data", scratch);
+      if (length === 0) continue;
+      out.push(baseAddress(ab) + start, length);
+    }
+  } finally {
+    scratch.ab = NOTHING;
   }
   return out;
 }
@@ -116,25 +151,29 @@ export function ioListOf(data: LocalData): number[] {
 export function totalBytesOf(data: LocalData): number {
   const pieces = piecesOf(data);
   let total = 0;
-  for (let i = 0; i < pieces.length; i++) total += checkSlice(pieces[i]!, i).length;
+  try {
+    for (let i = 0; i < pieces.length; i++) total += locatePiece(pieces[i], i, "local data", scratch).length;
+  } finally {
+    scratch.ab = NOTHING;
+  }
   return total;
 }
 
 /** Sum of the lengths of an io list; throws `RangeError`/`TypeError` for a malformed list. */
 export function ioListBytes(list: IoList, side = "io list"): number {
   if (!Array.isArray(list) && !(list instanceof Float64Array)) {
-    throw new TypeError(`${side} must be an array of [address, length, ...] numbers, got ${describeValue(list)}`);
+    throw invalid(ErrorCode.INVALID_IOLIST, `${side} must be an array of [address, length, ...] numbers, got ${describeValue(list)}`);
   }
-  if (list.length % 2 !== 0) throw new RangeError(`${side} has an odd number of entries (${list.length}); expected address/length pairs`);
+  if (list.length % 2 !== 0) throw invalid(ErrorCode.INVALID_IOLIST, `${side} has an odd number of entries (${list.length}); expected address/length pairs`);
   let total = 0;
   for (let i = 0; i < list.length; i += 2) {
     const addr = list[i]!;
     const len = list[i + 1]!;
-    if (!Number.isSafeInteger(addr) || addr < 0) throw new RangeError(`${side} piece ${i / 2}: address ${addr} is not a non-negative integer`);
-    if (!Number.isSafeInteger(len) || len < 0) throw new RangeError(`${side} piece ${i / 2}: length ${len} is not a non-negative integer`);
+    if (!Number.isSafeInteger(addr) || addr < 0) throw invalid(ErrorCode.INVALID_IOLIST, `${side} piece ${i / 2}: address ${addr} is not a non-negative integer`);
+    if (!Number.isSafeInteger(len) || len < 0) throw invalid(ErrorCode.INVALID_IOLIST, `${side} piece ${i / 2}: length ${len} is not a non-negative integer`);
     total += len;
   }
-  if (!Number.isSafeInteger(total)) throw new RangeError(`${side} totals more bytes than can be counted exactly`);
+  if (!Number.isSafeInteger(total)) throw invalid(ErrorCode.INVALID_IOLIST, `${side} totals more bytes than can be counted exactly`);
   return total;
 }
 
@@ -154,6 +193,6 @@ export function sliceIoList(list: IoList, offset: number, length: number): numbe
     want -= take;
     skip = 0;
   }
-  if (want > 0) throw new RangeError(`io list has fewer than ${offset + length} bytes`);
+  if (want > 0) throw invalid(ErrorCode.INVALID_IOLIST, `io list has fewer than ${offset + length} bytes`);
   return out;
 }

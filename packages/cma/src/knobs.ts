@@ -2,6 +2,7 @@
 // the default. It sits at the bottom layer so that every layer (the copy core, the messaging
 // runtime, the collectives, the launcher and `onecopy info`) reads the same names, parses them
 // the same way and prints the same documentation. Layers pick their own rows: `knobsOf(layer)`.
+import { ErrorCode, invalid } from "./errors.js";
 
 /** Which layer reads a knob. */
 export type KnobLayer = "cma" | "messaging" | "collectives";
@@ -23,11 +24,11 @@ export interface Knob<T> {
  */
 export function parseByteCount(text: string, what = "byte count"): number {
   const m = /^\s*(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(text);
-  if (!m) throw new RangeError(`${what} must be a number of bytes like 8192, 64k, 64KiB or 1MiB, got '${text}'`);
+  if (!m) throw invalid(ErrorCode.INVALID_ARG, `${what} must be a number of bytes like 8192, 64k, 64KiB or 1MiB, got '${text}'`);
   const unit = (m[2] ?? "").toLowerCase();
   const mult = unit.startsWith("k") ? 1024 : unit.startsWith("m") ? 1024 ** 2 : unit.startsWith("g") ? 1024 ** 3 : 1;
   const value = Number(m[1]) * mult;
-  if (!Number.isSafeInteger(value)) throw new RangeError(`${what} is too large: '${text}'`);
+  if (!Number.isSafeInteger(value)) throw invalid(ErrorCode.INVALID_ARG, `${what} is too large: '${text}'`);
   return value;
 }
 
@@ -35,7 +36,7 @@ export function parseByteCount(text: string, what = "byte count"): number {
 export function parseCount(text: string, what = "count"): number {
   const t = text.trim();
   const v = /^\d+$/.test(t) ? Number(t) : NaN;
-  if (!Number.isSafeInteger(v)) throw new RangeError(`${what} must be a non-negative integer, got '${text}'`);
+  if (!Number.isSafeInteger(v)) throw invalid(ErrorCode.INVALID_ARG, `${what} must be a non-negative integer, got '${text}'`);
   return v;
 }
 
@@ -44,7 +45,7 @@ export function parseSwitch(text: string, what = "switch"): boolean {
   const t = text.trim().toLowerCase();
   if (t === "1" || t === "true" || t === "on" || t === "yes") return true;
   if (t === "0" || t === "false" || t === "off" || t === "no") return false;
-  throw new RangeError(`${what} must be 1 or 0 (true/false, on/off, yes/no), got '${text}'`);
+  throw invalid(ErrorCode.INVALID_ARG, `${what} must be 1 or 0 (true/false, on/off, yes/no), got '${text}'`);
 }
 
 /** Transports of large messages (`ONECOPY_TRANSPORT`, `--transport`): `cma` is the default. */
@@ -54,7 +55,7 @@ export type TransportName = (typeof TRANSPORTS)[number];
 
 /** Parse a transport name. */
 export function parseTransport(text: string, what = "transport"): TransportName {
-  if (!(TRANSPORTS as readonly string[]).includes(text)) throw new RangeError(`${what} must be one of ${TRANSPORTS.join(", ")}, got '${text}'`);
+  if (!(TRANSPORTS as readonly string[]).includes(text)) throw invalid(ErrorCode.INVALID_ARG, `${what} must be one of ${TRANSPORTS.join(", ")}, got '${text}'`);
   return text as TransportName;
 }
 

@@ -8,7 +8,7 @@
 // when a process is SIGKILLed afterwards.
 import { closeSync, fstatSync, openSync, statSync, unlinkSync, writeSync, constants as fsc } from "node:fs";
 import { join } from "node:path";
-import { ErrorCode, OnecopyError } from "./errors.js";
+import { ErrorCode, OnecopyError, invalid } from "./errors.js";
 import { libc, libcError } from "./libc.js";
 
 /** Where segments live: the tmpfs behind POSIX shm_open on Linux. */
@@ -50,7 +50,7 @@ export function shmUnavailableReason(): string | null {
 }
 
 function checkName(name: string): string {
-  if (!/^[A-Za-z0-9._-]{1,200}$/.test(name)) throw new RangeError(`shared-memory segment name '${name}' must be 1-200 characters of [A-Za-z0-9._-]`);
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(name)) throw invalid(ErrorCode.INVALID_ARG, `shared-memory segment name '${name}' must be 1-200 characters of [A-Za-z0-9._-]`);
   return join(SHM_DIR, name);
 }
 
@@ -69,7 +69,7 @@ function mapFd(fd: number, path: string, bytes: number): ShmSegment {
  */
 export function createShmSegment(name: string, bytes: number): ShmSegment {
   const path = checkName(name);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new RangeError(`segment size ${bytes} is not a positive byte count`);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalid(ErrorCode.INVALID_ARG, `segment size ${bytes} is not a positive byte count`);
   let fd = -1;
   try {
     fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);

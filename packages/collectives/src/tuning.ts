@@ -1,6 +1,6 @@
 // Switch points and knobs of the collective algorithms: their rows of the one knob table
 // (@onecopy/cma's KNOBS, where the reason for every default is), read once from the environment.
-import { KNOBS } from "@onecopy/rendezvous";
+import { ErrorCode, KNOBS, OnecopyError } from "@onecopy/rendezvous";
 
 /** The collective knobs, by the name the algorithms use. */
 export const COLL_TUNABLES = {
@@ -18,8 +18,8 @@ function read(env: NodeJS.ProcessEnv): CollTunables {
     const raw = env[knob.env];
     out[key] = raw !== undefined && raw !== "" ? knob.parse(raw, knob.env) : knob.default;
   }
-  if (out.chunk! < 4096) throw new RangeError(`ONECOPY_COLL_CHUNK must be at least 4096 bytes, got ${out.chunk}`);
-  if (out.fanout! < 1) throw new RangeError(`ONECOPY_COLL_FANOUT must be at least 1, got ${out.fanout}`);
+  if (out.chunk! < 4096) throw new OnecopyError(ErrorCode.INVALID_ARG, `ONECOPY_COLL_CHUNK must be at least 4096 bytes, got ${out.chunk}`);
+  if (out.fanout! < 1) throw new OnecopyError(ErrorCode.INVALID_ARG, `ONECOPY_COLL_FANOUT must be at least 1, got ${out.fanout}`);
   return out as CollTunables;
 }
 

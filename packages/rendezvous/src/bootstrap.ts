@@ -190,7 +190,7 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
         socket,
         handshakeHandler(
           (link, f) => {
-            if (answered) return link.destroy(new Error(`rank ${peerRank} sent a frame of type ${f.t} out of turn`));
+            if (answered) return link.destroy(new MessagingError(ErrorCode.PROTOCOL, `rank ${peerRank} sent a frame of type ${f.t} out of turn`));
             answered = true;
             if (f.t === T.REJECT) {
               fail(initError(`rank ${rank}: rank ${peerRank} refused the connection: ${f.reason} [${String(f.code)}]`));

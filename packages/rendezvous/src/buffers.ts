@@ -1,7 +1,6 @@
 // User data as byte views: validated once at the API edge, then used for socket writes,
 // in-process copies and (through their addresses) single-copy transfers.
-import { addressOf, allocBuffer, isBufferLike, type BufferLike, type BufferSlice } from "@onecopy/cma";
-import { ErrorCode, MessagingError } from "./errors.js";
+import { addressOf, allocBuffer, locatePiece, type BufferLike, type BufferSlice, type PieceSpan } from "@onecopy/cma";
 
 /** What send/recv accept: a buffer, typed array, DataView, `{ buffer, offset?, length? }`, or an array of those (gathered/scattered in order). */
 export type MessageData = BufferLike | BufferSlice | ReadonlyArray<BufferLike | BufferSlice>;
@@ -12,37 +11,27 @@ export interface DataViews {
   bytes: number;
 }
 
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (x === undefined) return "undefined";
-  if (typeof x === "object") return `a ${(x as object).constructor?.name ?? "object"}`;
-  return `a ${typeof x}`;
+const NOTHING = new ArrayBuffer(0);
+
+/**
+ * Where one piece lives: its backing store and byte range. Module scratch, so that walking a
+ * list of thousands of pieces allocates nothing; every walk ends with {@link forget}, so the
+ * last buffer seen does not stay reachable from here (it may be gigabytes).
+ */
+const span: PieceSpan = { ab: NOTHING, start: 0, length: 0 };
+
+function forget(): void {
+  span.ab = NOTHING;
 }
 
+const OTHER_VALUES = " (use sendObject/recvObject for other values)";
+
+/** A view of piece `index` of message data, checked by the one normaliser. */
 function viewOf(item: unknown, index: number, what: string): Uint8Array {
-  if (ArrayBuffer.isView(item)) return new Uint8Array(item.buffer, item.byteOffset, item.byteLength);
-  if (isBufferLike(item)) return new Uint8Array(item as ArrayBuffer);
-  if (item !== null && typeof item === "object" && isBufferLike((item as BufferSlice).buffer)) {
-    const s = item as BufferSlice;
-    // One view per slice, straight onto the backing store (lists can hold thousands of slices).
-    const b = s.buffer;
-    const isView = ArrayBuffer.isView(b);
-    const start = isView ? b.byteOffset : 0;
-    const size = b.byteLength;
-    const offset = s.offset ?? 0;
-    const length = s.length ?? size - offset;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-      throw new MessagingError(
-        ErrorCode.INVALID_BUFFER,
-        `${what}: piece ${index} asks for ${length} bytes at offset ${offset} of a ${size}-byte buffer`,
-      );
-    }
-    return new Uint8Array(isView ? b.buffer : (b as ArrayBuffer), start + offset, length);
-  }
-  throw new MessagingError(
-    ErrorCode.INVALID_BUFFER,
-    `${what}: got ${describe(item)}; pass an ArrayBuffer, SharedArrayBuffer, typed array, Buffer, DataView, { buffer, offset, length } or an array of those (use sendObject/recvObject for other values)`,
-  );
+  const s = locatePiece(item, index, what, span, OTHER_VALUES);
+  const v = new Uint8Array(s.ab, s.start, s.length);
+  forget();
+  return v;
 }
 
 /** Validate `data` and return its byte views (zero-length pieces dropped). */
@@ -114,49 +103,9 @@ export function copyViews(src: readonly Uint8Array[], dst: readonly Uint8Array[]
 
 // ---- lists of tiny pieces: measured, packed and unpacked without building a view per piece ----
 
-const NOTHING = new ArrayBuffer(0);
-
-/**
- * Where one piece lives: its backing store and byte range. Module scratch, so that walking a
- * list of thousands of pieces allocates nothing; every walk ends with {@link forget}, so the
- * last buffer seen does not stay reachable from here (it may be gigabytes).
- */
-const span = { ab: NOTHING as ArrayBufferLike, start: 0, length: 0 };
-
-function forget(): void {
-  span.ab = NOTHING;
-}
-
-/** Resolve piece `item` into `span`, with the same checks and errors as {@link viewsOf}. */
+/** Resolve piece `item` into `span` (the one normaliser's checks and errors). */
 function locate(item: unknown, index: number, what: string): void {
-  if (ArrayBuffer.isView(item)) {
-    span.ab = item.buffer;
-    span.start = item.byteOffset;
-    span.length = item.byteLength;
-    return;
-  }
-  if (isBufferLike(item)) {
-    span.ab = item as ArrayBufferLike;
-    span.start = 0;
-    span.length = (item as ArrayBufferLike).byteLength;
-    return;
-  }
-  if (item !== null && typeof item === "object" && isBufferLike((item as BufferSlice).buffer)) {
-    const s = item as BufferSlice;
-    const b = s.buffer;
-    const isView = ArrayBuffer.isView(b);
-    const size = b.byteLength;
-    const offset = s.offset ?? 0;
-    const length = s.length ?? size - offset;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-      throw new MessagingError(ErrorCode.INVALID_BUFFER, `${what}: piece ${index} asks for ${length} bytes at offset ${offset} of a ${size}-byte buffer`);
-    }
-    span.ab = isView ? b.buffer : (b as ArrayBufferLike);
-    span.start = (isView ? b.byteOffset : 0) + offset;
-    span.length = length;
-    return;
-  }
-  viewOf(item, index, what); // throws the usual INVALID_BUFFER error
+  locatePiece(item, index, what, span, OTHER_VALUES);
 }
 
 /** Non-empty pieces and total bytes of message data, validated, without building views. */

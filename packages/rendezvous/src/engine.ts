@@ -8,7 +8,7 @@
 // → mover (single copy, shm ring or socket) → the receive's request resolves.
 import { readKnob, type TransportName } from "@onecopy/cma";
 import { ANY_SOURCE } from "./constants.js";
-import { OnecopyError } from "./errors.js";
+import { ErrorCode, MessagingError, OnecopyError } from "./errors.js";
 import { T, type DataFrame, type Frame } from "./frames.js";
 import type { PayloadSink } from "./frame-reader.js";
 import type { LinkHandler, PeerLink } from "./link.js";
@@ -273,7 +273,7 @@ export class Engine implements ProtocolHost, LinkHandler {
         this.peerGone(link, "left");
         return null;
       default:
-        link.destroy(new Error(`rank ${link.rank} sent a handshake frame (type ${f.t}) on an established link`));
+        link.destroy(new MessagingError(ErrorCode.PROTOCOL, `rank ${link.rank} sent a handshake frame (type ${f.t}) on an established link`));
         return null;
     }
   }

@@ -9,6 +9,7 @@
 // and the header cap rises from the handshake's 4 KiB to MAX_HEADER. Nothing else touches the
 // socket.
 import type { Socket } from "node:net";
+import { ErrorCode, MessagingError } from "./errors.js";
 import { encodeFrame, T, type DataFrame, type Frame } from "./frames.js";
 import { FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, type PayloadSink } from "./frame-reader.js";
 
@@ -50,7 +51,7 @@ export class PeerLink {
       if (this.closedOnce) return;
       this.closedOnce = true;
       this.handler.gone(this, err);
-      this.reader.abort(err ?? new Error("connection closed")); // a payload still arriving fails
+      this.reader.abort(err ?? new MessagingError(ErrorCode.PEER_LOST, `the connection to rank ${this.rank} closed`)); // a payload still arriving fails
     };
     socket.on("close", () => closed());
     socket.on("error", (err) => closed(err));

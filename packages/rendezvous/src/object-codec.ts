@@ -2,6 +2,7 @@
 // encoded: they are cut out (the "blobs"), replaced by references, and sent as one gathered
 // message of their own, so they travel like any large buffer — with a single copy.
 import { addExtension, Packr } from "msgpackr";
+import { ErrorCode, OnecopyError } from "@onecopy/cma";
 
 /** Stands for the i-th blob inside an encoded skeleton. */
 class BlobRef {
@@ -113,7 +114,7 @@ export function decodeObject(bytes: Uint8Array, alloc: (bytes: number) => ArrayB
   if (!msg.b?.length) return { value: msg.v, blobs: [] };
   const blobs = msg.b.map(([type, length]) => {
     const Ctor = TYPED[type] as unknown as { new (b: ArrayBuffer, o: number, n: number): ArrayBufferView; BYTES_PER_ELEMENT: number };
-    if (!Ctor) throw new TypeError(`unknown typed array type ${type} in a received object`);
+    if (!Ctor) throw new OnecopyError(ErrorCode.PROTOCOL, `unknown typed array type ${type} in a received object`);
     return new Ctor(alloc(length * Ctor.BYTES_PER_ELEMENT), 0, length);
   });
   return { value: patch(msg.v, blobs, new Set()), blobs };

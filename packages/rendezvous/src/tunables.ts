@@ -1,6 +1,6 @@
 // The messaging layer's knobs: its rows of the one knob table (@onecopy/cma's KNOBS), read once
 // at init into a frozen object that is passed down.
-import { KNOBS, readKnob, type KnobName, type TransportName } from "@onecopy/cma";
+import { ErrorCode, KNOBS, OnecopyError, readKnob, type KnobName, type TransportName } from "@onecopy/cma";
 
 export { TRANSPORTS, type TransportName } from "@onecopy/cma";
 
@@ -28,7 +28,7 @@ export function readTunables(overrides: Partial<Record<keyof typeof TUNABLES, nu
   const out: Record<string, number> = {};
   for (const key of Object.keys(TUNABLES) as Array<keyof typeof TUNABLES>) {
     const v = overrides[key] ?? readKnob(key satisfies KnobName, env);
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${key} must be a non-negative integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < 0) throw new OnecopyError(ErrorCode.INVALID_ARG, `${key} must be a non-negative integer, got ${v}`);
     out[key] = v;
   }
   return Object.freeze(out) as Tunables;

@@ -5,6 +5,8 @@ import { basename } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createJobDir, jobDirBase, parseByteCount, parseCommandLine, removeJobDir, UsageError } from "../../src/launcher/index.js";
+
+const code = (c: string) => expect.objectContaining({ code: c });
 import { OutputSink, RankStreamReader } from "../../src/launcher/output.js";
 import { cleanup, exists, tempDir } from "./helpers.js";
 
@@ -70,7 +72,7 @@ describe("parseByteCount", () => {
   ])("%s = %d", (text, n) => expect(parseByteCount(text)).toBe(n));
 
   it.each(["", "-1", "1.5k", "1T", "k", "12 bytes"])("rejects %j", (text) => {
-    expect(() => parseByteCount(text)).toThrow(RangeError);
+    expect(() => parseByteCount(text)).toThrow(code("ERR_INVALID_ARG"));
   });
 });
 
