@@ -4,8 +4,8 @@
 // reader per step), then a closing handshake frees the buffers. n·(n-1)·B bytes, each copied once.
 import type { CollectiveTransport } from "@onecopy/rendezvous";
 import { argError, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
-import { exchange, KIND, mismatch, type Rec } from "./descriptors.js";
-import { expose, finishDirect, readFrom, serveRead, settleAll, shifted, takeTags } from "./moves.js";
+import { KIND, mismatch, type Rec } from "./descriptors.js";
+import { expose, finishDirect, planAndExchange, readFrom, serveRead, settleAll, shifted } from "./moves.js";
 import { tuning } from "./tuning.js";
 import { agree, agreeList, blockLayout } from "./validate.js";
 
@@ -19,12 +19,8 @@ interface Plan {
 }
 
 async function run(t: CollectiveTransport, what: string, kind: number, plan: () => Plan, extra: (p: Plan) => number[], check: (recs: Rec[]) => void): Promise<void> {
-  const tags = takeTags(t);
-  const n = t.size;
   const me = t.rank;
-  let p!: Plan;
-  const recs = await exchange(t, tags.x, what, kind, () => {
-    p = plan();
+  const { tags, recs, p } = await planAndExchange(t, what, kind, plan, (p) => {
     let all = 0;
     for (const c of p.counts) all += c;
     const inline = all * p.recv.size <= tuning.inlineMax;

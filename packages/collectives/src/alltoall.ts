@@ -5,8 +5,8 @@
 // In place, the receive buffer is first copied locally so peers read a stable copy.
 import type { CollectiveTransport } from "@onecopy/rendezvous";
 import { argError, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
-import { exchange, KIND, mismatch } from "./descriptors.js";
-import { expose, finishDirect, readFrom, serveRead, settleAll, shifted, takeTags } from "./moves.js";
+import { KIND, mismatch } from "./descriptors.js";
+import { expose, finishDirect, planAndExchange, readFrom, serveRead, settleAll, shifted } from "./moves.js";
 import { tuning } from "./tuning.js";
 import { agree, blockLayout } from "./validate.js";
 
@@ -20,12 +20,9 @@ interface Plan {
 }
 
 async function run(t: CollectiveTransport, what: string, kind: number, plan: () => Plan): Promise<void> {
-  const tags = takeTags(t);
   const n = t.size;
   const me = t.rank;
-  let p!: Plan;
-  const recs = await exchange(t, tags.x, what, kind, () => {
-    p = plan();
+  const { tags, recs, p } = await planAndExchange(t, what, kind, plan, (p) => {
     const inline = p.send.bytes.byteLength * n <= tuning.inlineMax;
     return { kind, dtype: p.recv.dtype, s: expose(t, p.send.bytes), extra: [...p.sc, ...p.sd, ...p.rc], payload: inline ? p.send.bytes : null };
   });

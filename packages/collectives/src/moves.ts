@@ -3,6 +3,7 @@
 // same answer) or exchanges point-to-point messages instead; every helper here comes in two
 // halves, one for each side of the pair, and each side picks the same path.
 import type { CollectiveTransport, Request } from "@onecopy/rendezvous";
+import { exchange, type Contribution, type Rec } from "./descriptors.js";
 
 /** Tags of one collective call: every collective takes exactly these, in this order. */
 export interface Tags {
@@ -21,6 +22,24 @@ export interface Tags {
 
 export function takeTags(t: CollectiveTransport): Tags {
   return { x: t.nextTag(), a: t.nextTag(), fin: t.nextTag(), d1: t.nextTag(), d2: t.nextTag(), h: t.nextTag() };
+}
+
+/**
+ * Take a call's tags and run its descriptor exchange, with this rank's arguments checked by
+ * `plan` inside it (a rank whose arguments are bad still takes part, with a poison record) and
+ * its record made from the plan by `contribute`.
+ */
+export async function planAndExchange<P>(
+  t: CollectiveTransport,
+  what: string,
+  kind: number,
+  plan: () => P,
+  contribute: (p: P) => Contribution,
+): Promise<{ tags: Tags; recs: Rec[]; p: P }> {
+  const tags = takeTags(t);
+  let p!: P;
+  const recs = await exchange(t, tags.x, what, kind, () => contribute((p = plan())));
+  return { tags, recs, p };
 }
 
 /** Remote region `[addr + off, len]` as an io list (empty when len is 0). */
