@@ -37,7 +37,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, plan: () 
     return;
   }
   const sends = shifted(t).map((j) => serveRead(t, j, p.mine, tags.d1));
-  for (const j of shifted(t)) await readFrom(t, j, dst(j), recs[j]!.sAddr, 0, tags.d1);
+  for (const j of shifted(t)) await readFrom(t, j, dst(j), recs[j]!.s[0]!, 0, tags.d1);
   await settleAll(sends);
   await finishDirect(t, tags.fin);
 }

@@ -46,13 +46,13 @@ export async function allreduce(t: CollectiveTransport, send: CollBuffer | InPla
   // Phase 1: reduce my slice into place.
   const order = combineOrder(me, recs.map((r) => r.rank), peers, rop.commutative, a.inPlace);
   const bytes = lo[me + 1]! - lo[me]!;
-  const sources = sourcesOf(t, order, sl(input.bytes, me), (j) => recs[j]!.sAddr + lo[me]!, bytes, tags.d1);
+  const sources = sourcesOf(t, order, sl(input.bytes, me), (j) => recs[j]!.s[0]! + lo[me]!, bytes, tags.d1);
   await reduceSlice(t, { dtype: input.dtype, kernel: rop.kernel, bytes, order: sources, dest: sl(out, me), destIsMine: a.inPlace });
   for (const j of peers) reqs.push(t.canBeRead(j) ? notify(t, j, tags.a) : serveRead(t, j, sl(out, me), tags.d2));
   // Phase 2: read every other slice from its owner once the owner has finished it.
   for (const j of peers) {
     await ready.get(j);
-    await readFrom(t, j, sl(out, j), recs[j]!.rAddr, lo[j]!, tags.d2);
+    await readFrom(t, j, sl(out, j), recs[j]!.r[0]!, lo[j]!, tags.d2);
   }
   await settleAll(reqs);
   await finishDirect(t, tags.fin);

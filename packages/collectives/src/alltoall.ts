@@ -47,7 +47,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, plan: () 
     return;
   }
   const sends = shifted(t).map((j) => serveRead(t, j, src(j), tags.d1));
-  for (const j of shifted(t)) await readFrom(t, j, dst(j), recs[j]!.sAddr, recs[j]!.extra[n + me]! * size, tags.d1);
+  for (const j of shifted(t)) await readFrom(t, j, dst(j), recs[j]!.s[0]!, recs[j]!.extra[n + me]! * size, tags.d1);
   await settleAll(sends);
   await finishDirect(t, tags.fin);
 }

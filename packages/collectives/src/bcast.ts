@@ -84,7 +84,7 @@ export async function bcast(t: CollectiveTransport, buf: CollBuffer, root: numbe
   if (me === root) {
     const jobs = Array.from({ length: m }, (_, c) => async () => {
       const r = rankOf(c);
-      await writeTo(t, r, view(c), recs[r]!.rAddr, lo[c]!, tags.d1);
+      await writeTo(t, r, view(c), recs[r]!.r[0]!, lo[c]!, tags.d1);
       if (t.canRead(r)) await notify(t, r, tags.a);
     });
     await bounded(tuning.fanout, jobs);
@@ -106,7 +106,7 @@ export async function bcast(t: CollectiveTransport, buf: CollBuffer, root: numbe
   for (const j of others) {
     const c = chunkOf(j);
     await have.get(j);
-    await readFrom(t, j, view(c), recs[j]!.rAddr, lo[c]!, tags.d2);
+    await readFrom(t, j, view(c), recs[j]!.r[0]!, lo[c]!, tags.d2);
   }
   await settleAll(sends);
   await finishDirect(t, tags.fin, others);

@@ -4,7 +4,7 @@
 // message per rank) gives every rank every record. Every rank then runs the same checks on the
 // same records, so a mismatch fails on every rank in the same step and no rank hangs. A rank
 // whose own arguments were invalid still takes part, with a "poison" record carrying its error.
-import { ErrorCode, MessagingError, type CollectiveTransport, type ErrorCodeValue } from "@onecopy/rendezvous";
+import { ErrorCode, MessagingError, type CollectiveTransport, type Descriptor, type ErrorCodeValue } from "@onecopy/rendezvous";
 
 /** Collective kinds (wire codes): a rank calling another collective is a mismatch too. */
 export const KIND = {
@@ -46,10 +46,10 @@ export interface Rec {
   op: number;
   root: number;
   flags: number;
-  sAddr: number;
-  sLen: number;
-  rAddr: number;
-  rLen: number;
+  /** The buffer peers read from (send side), as the one descriptor shape: [address, length]. */
+  s: Descriptor;
+  /** The buffer peers read from or write into (receive side). */
+  r: Descriptor;
   extra: Float64Array;
   payload: Uint8Array | null;
 }
@@ -99,10 +99,8 @@ function decodeAll(msg: Uint8Array, into: Rec[]): void {
       op: f[at + 5]!,
       root: f[at + 6]!,
       flags: f[at + 7]!,
-      sAddr: f[at + 8]!,
-      sLen: f[at + 9]!,
-      rAddr: f[at + 10]!,
-      rLen: f[at + 11]!,
+      s: [f[at + 8]!, f[at + 9]!],
+      r: [f[at + 10]!, f[at + 11]!],
       extra: f.subarray(at + HEAD, at + HEAD + nExtra),
       payload: plBytes >= 0 ? new Uint8Array(bytes.buffer, plAt, plBytes) : null,
     };

@@ -124,7 +124,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, root: num
       const r = (root + k) % n;
       if (counts[r] === 0) continue;
       jobs.push(async () => {
-        await readFrom(t, r, dst(r), recs[r]!.sAddr, 0, tags.d1);
+        await readFrom(t, r, dst(r), recs[r]!.s[0]!, 0, tags.d1);
         if (t.canRead(r)) await notify(t, r, tags.fin);
       });
     }

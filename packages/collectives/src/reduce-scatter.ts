@@ -37,7 +37,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, args: () 
     const reqs = peers.map((j) => serveRead(t, j, sl(input.bytes, j), tags.d1));
     const order = combineOrder(me, recs.map((r) => r.rank), peers, rop.commutative, a.inPlace);
     const bytes = lo[me + 1]! - lo[me]!;
-    const sources = sourcesOf(t, order, sl(input.bytes, me), (j) => recs[j]!.sAddr + lo[me]!, bytes, tags.d1);
+    const sources = sourcesOf(t, order, sl(input.bytes, me), (j) => recs[j]!.s[0]! + lo[me]!, bytes, tags.d1);
     await reduceSlice(t, { dtype: input.dtype, kernel: rop.kernel, bytes, order: sources, dest, destIsMine: a.inPlace });
     await settleAll(reqs);
     await finishDirect(t, tags.fin);

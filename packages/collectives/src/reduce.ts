@@ -117,8 +117,8 @@ export async function reduce(t: CollectiveTransport, send: CollBuffer | InPlace,
   }
   const destIsMine = me === root && a.inPlace;
   const order = combineOrder(me, recs.map((r) => r.rank), shifted(t), rop.commutative, destIsMine);
-  const sources = sourcesOf(t, order, sl(input.bytes, me), (j) => recs[j]!.sAddr + lo[me]!, bytes, tags.d1);
-  const rootAddr = recs[root]!.rAddr + lo[me]!;
+  const sources = sourcesOf(t, order, sl(input.bytes, me), (j) => recs[j]!.s[0]! + lo[me]!, bytes, tags.d1);
+  const rootAddr = recs[root]!.r[0]! + lo[me]!;
   await reduceSlice(t, {
     dtype: input.dtype,
     kernel: rop.kernel,

@@ -41,7 +41,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, inclusive
   if (last >= 0) {
     const nearest = Array.from({ length: me }, (_, k) => me - 1 - k);
     const order = combineOrder(me, contributors, nearest, rop.commutative, false);
-    const sources = sourcesOf(t, order, input.bytes, (j) => recs[j]!.sAddr, bytes, tags.d1);
+    const sources = sourcesOf(t, order, input.bytes, (j) => recs[j]!.s[0]!, bytes, tags.d1);
     await reduceSlice(t, { dtype: input.dtype, kernel: rop.kernel, bytes, order: sources, dest: out, destIsMine: false });
   }
   await settleAll(reqs);

@@ -98,7 +98,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, root: num
       const r = (root + k) % n;
       if (counts[r] === 0) continue;
       jobs.push(async () => {
-        await writeTo(t, r, p.send!.bytes.subarray(...block(r)), recs[r]!.rAddr, 0, tags.d1);
+        await writeTo(t, r, p.send!.bytes.subarray(...block(r)), recs[r]!.r[0]!, 0, tags.d1);
         if (t.canRead(r)) await notify(t, r, tags.a);
       });
     }

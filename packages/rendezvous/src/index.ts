@@ -21,3 +21,4 @@ export type { TransportStats, PathStats } from "./stats.js";
 export type { Engine } from "./engine.js";
 export type { RecvResult } from "./matching.js";
 export type { CollectiveTransport } from "./transport.js";
+export type { Descriptor } from "./frames.js";
