@@ -288,7 +288,8 @@ export class Communicator {
       // the body too, with a receive of no room (ERR_TRUNCATE, FIN), so that the sender finishes.
       if (announcesBlobs(r.data!)) await this.engine.irecv(`${this.ctx}|o`, r.source, r.tag, [], 0).wait().catch(() => {});
       throw new MessagingError(
-        err instanceof RangeError ? ErrorCode.NO_MEMORY : ErrorCode.INVALID_ARG,
+        // An impossible size: the allocation itself (RangeError) or its argument check refused it.
+        err instanceof RangeError || (err as { code?: string }).code === ErrorCode.INVALID_ARG ? ErrorCode.NO_MEMORY : ErrorCode.PROTOCOL,
         `recvObject: the object from rank ${this.localRank(r.source)} (tag ${r.tag}) cannot be decoded: ${(err as Error).message}; it was consumed`,
         { rank: this.rank, peer: this.localRank(r.source), tag: r.tag, cause: err },
       );
