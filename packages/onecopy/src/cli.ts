@@ -38,14 +38,29 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write((await import("./info.js")).infoText());
       return 0;
     case "run": {
-      const options = { ...cmd.options, inheritOutput: true, collectOutput: false, handleSignals: true };
+      // As mpirun: rank 0 reads the launcher's stdin unless --stdin says otherwise.
+      const stdin = cmd.options.stdin ?? 0;
+      const options = {
+        ...cmd.options,
+        stdin,
+        input: stdin === "none" ? undefined : process.stdin,
+        inheritOutput: true,
+        collectOutput: false,
+        handleSignals: true,
+      };
       try {
-        resolveLaunchOptions(options); // validate (script exists, ranges) before starting anything
+        resolveLaunchOptions(options); // validate (script exists, ranges, tsx) before starting anything
       } catch (err) {
         return usageError((err as Error).message, "run");
       }
-      const result = await launch(options);
-      return result.exitCode;
+      try {
+        return (await launch(options)).exitCode;
+      } catch (err) {
+        // e.g. --output-filename files that cannot be created: nothing was started
+        if (typeof (err as NodeJS.ErrnoException).code !== "string") throw err;
+        process.stderr.write(`onecopy: ${(err as Error).message}\n`);
+        return 1;
+      }
     }
   }
 }
