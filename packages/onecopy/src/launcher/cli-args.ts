@@ -101,7 +101,8 @@ Behaviour:
   is signalled as a whole, so processes a rank starts do not outlive the job. If the launcher
   itself is killed, the kernel kills the ranks and a small guardian process cleans up.
   The job directory (under $XDG_RUNTIME_DIR, else the system temp dir) is always removed.
-  Running the launcher in the background of a terminal: use --stdin none (or < /dev/null).
+  Started in the background of a terminal (onecopy run ... &), the launcher does not read the
+  terminal: every rank reads /dev/null unless --stdin is given.
 
 Environment of every rank (set by the launcher):
   ONECOPY_RANK            this rank, 0 .. N-1

@@ -1,6 +1,6 @@
 // The mpirun options of `onecopy run`, each with real ranks: oversubscription, CPU binding (read
 // back from /proc), -x, node flags, stdin to rank 0, output files, Open MPI's tag format.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -237,6 +237,19 @@ describe("stdin goes to rank 0, as with mpirun", () => {
 
     const one = await runCliWithInput(["run", "-n", "2", "--stdin", "1", "parity.js", "stdin"], input.subarray(0, 10));
     expect(parity(one.stdout).map((p) => p.stdinBytes)).toEqual([0, 10]);
+  });
+
+  // A pseudo-terminal from util-linux `script`, and an interactive shell that puts the launcher in
+  // the background: reading the terminal there would stop the launcher (SIGTTIN) for good.
+  const haveScript = spawnSync("script", ["--version"]).status === 0;
+  it.skipIf(!haveScript)("a launcher in the background of a terminal does not read it (and is not stopped)", () => {
+    const job = `set -m; ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} run -n 1 parity.js stdin & wait; echo bg-rc=$?`;
+    const r = spawnSync("script", ["-qc", `bash --norc -ic ${JSON.stringify(job).replace(/\$/g, "\\$")}`, "/dev/null"], {
+      cwd: FIXTURES, encoding: "utf8", timeout: 20_000, stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out = r.stdout.replace(/\r/g, "");
+    expect(out, out + r.stderr).toContain("bg-rc=0");
+    expect(parity(out)[0]!.stdinBytes).toBe(0);
   });
 
   it("launch({ input }) feeds rank 0", async () => {
