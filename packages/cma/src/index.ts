@@ -65,3 +65,4 @@ export {
   type KnobValue,
   type TransportName,
 } from "./knobs.js";
+export { getCpuAffinity, setCpuAffinity, cpuAffinityUnavailable, formatCpuList, parseCpuList, MAX_CPU } from "./affinity.js";

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `onecopy`: the mpirun-style command line, a thin layer over launch().
 import { readFileSync } from "node:fs";
+import { isatty } from "node:tty";
 import { MAIN_HELP, RUN_HELP, UsageError, parseCommandLine } from "./launcher/cli-args.js";
 import { launch } from "./launcher/launch.js";
 import { resolveLaunchOptions } from "./launcher/options.js";
@@ -16,6 +17,23 @@ function usageError(message: string, topic: "main" | "run"): number {
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
+}
+
+/**
+ * Whether stdin is the terminal and this launcher is not in its foreground process group
+ * (`onecopy run ... &`): reading it would stop the launcher (SIGTTIN), so it is not forwarded.
+ */
+function terminalInBackground(): boolean {
+  if (!isatty(0)) return false;
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state ppid pgrp session tty_nr tpgid
+    const pgrp = Number(fields[2]);
+    const tpgid = Number(fields[5]);
+    return tpgid > 0 && pgrp !== tpgid;
+  } catch {
+    return false;
+  }
 }
 
 /** Run the CLI with `argv` (without node and script); resolves to the process exit code. */
@@ -38,14 +56,30 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write((await import("./info.js")).infoText());
       return 0;
     case "run": {
-      const options = { ...cmd.options, inheritOutput: true, collectOutput: false, handleSignals: true };
+      // As mpirun: rank 0 reads the launcher's stdin unless --stdin says otherwise (or the
+      // launcher runs in the background of a terminal).
+      const stdin = cmd.options.stdin ?? (terminalInBackground() ? "none" : 0);
+      const options = {
+        ...cmd.options,
+        stdin,
+        input: stdin === "none" ? undefined : process.stdin,
+        inheritOutput: true,
+        collectOutput: false,
+        handleSignals: true,
+      };
       try {
-        resolveLaunchOptions(options); // validate (script exists, ranges) before starting anything
+        resolveLaunchOptions(options); // validate (script exists, ranges, tsx) before starting anything
       } catch (err) {
         return usageError((err as Error).message, "run");
       }
-      const result = await launch(options);
-      return result.exitCode;
+      try {
+        return (await launch(options)).exitCode;
+      } catch (err) {
+        // e.g. --output-filename files that cannot be created: nothing was started
+        if (typeof (err as NodeJS.ErrnoException).code !== "string") throw err;
+        process.stderr.write(`onecopy: ${(err as Error).message}\n`);
+        return 1;
+      }
     }
   }
 }

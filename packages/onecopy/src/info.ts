@@ -5,8 +5,10 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, release } from "node:os";
 import { pathToFileURL } from "node:url";
-import { KNOBS, cmaAvailability, probe, publishProbeToken, readPtraceScope, shmUnavailableReason, transparentHugePages, userNamespaceOf } from "@onecopy/cma";
+import { KNOBS, formatCpuList, cmaAvailability, probe, publishProbeToken, readPtraceScope, shmUnavailableReason, transparentHugePages, userNamespaceOf } from "@onecopy/cma";
 import { readTransport } from "@onecopy/rendezvous";
+import { bindingUnavailable, placeRanks, readTopology } from "./launcher/binding.js";
+import { LAUNCHER_ENV } from "./launcher/env.js";
 
 const require = createRequire(import.meta.url);
 
@@ -49,6 +51,23 @@ function probeChild(): string {
   return res.usable ? "usable (a real 8-byte read between two processes succeeded)" : `NOT usable: ${res.reason}`;
 }
 
+/** CPUs this process may use, their cores, and how the launcher bound this process (if it did). */
+function bindingLines(): string[] {
+  const topo = readTopology();
+  const why = bindingUnavailable();
+  const bound = process.env[LAUNCHER_ENV.binding];
+  const cores = topo.cores.map((c, i) => `core ${i} = CPUs ${formatCpuList(c)}`).join(", ");
+  const example = placeRanks(Math.min(topo.cores.length, 4), "core", "core", topo)!;
+  const placed = example.map((c, r) => `rank ${r}: CPUs ${formatCpuList(c)}`).join(", ") + (topo.cores.length > 4 ? ", ..." : "");
+  return [
+    "CPU binding",
+    `  allowed CPUs:        ${formatCpuList(topo.cpus)} (${topo.cpus.length} of ${topo.online} online; ${why ? "sched_getaffinity unavailable, all assumed" : "sched_getaffinity"})`,
+    `  physical cores:      ${topo.cores.length} (${cores})`,
+    `  bound by launcher:   ${bound ? `${bound.replace(":", ", CPUs ")} (${LAUNCHER_ENV.binding}=${bound})` : "no (not started by onecopy run --bind-to)"}`,
+    `  --bind-to core:      ${why ? `unavailable: ${why}` : `rank r on core r mod ${topo.cores.length} (${placed})`}`,
+  ];
+}
+
 /** The report printed by `onecopy info`. */
 export function infoText(): string {
   const avail = cmaAvailability();
@@ -68,6 +87,8 @@ export function infoText(): string {
     "Transport",
     `  ONECOPY_TRANSPORT:   ${readTransport()} (cma: single copy where the pair allows it; shm: shared-memory double copy; socket: bytes over the socket)`,
     `  shared memory:       ${shmUnavailableReason() ?? "usable (/dev/shm) — the fallback for pairs without CMA"}`,
+    "",
+    ...bindingLines(),
     "",
     "Tunables (environment variable = current value; default)",
   ];

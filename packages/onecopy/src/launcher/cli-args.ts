@@ -33,38 +33,76 @@ Options:
 `;
 
 /** `onecopy run --help`. */
-export const RUN_HELP = `Usage: onecopy run -n N [options] <app.ts|app.js|app.mjs> [args...]
+export const RUN_HELP = `Usage: onecopy run -n N [options] <app.js|app.ts> [args...]
+       onecopy run -n N [options] node [node options] <app.js|app.ts> [args...]
 
 Start N copies ("ranks") of a Node.js app as one job, forward their output, and exit when all
-have exited. .ts/.mts/.cts files run through tsx; .js/.mjs/.cjs run with plain Node. Everything
-after the script is passed to the app. Options may also be written --opt=value.
+have exited. .ts/.mts/.cts files run through tsx (install it: npm install -D tsx); .js/.mjs/.cjs
+run with plain Node. Everything after the script is passed to the app. Options may also be
+written --opt=value; mpirun's single-dash spellings (-np, -oversubscribe, -bind-to ...) work too.
 
-Options:
+Job:
   -n, --np, -np <N>        number of ranks (required; 1 to ${MAX_NP})
   --timeout <seconds>      kill the job if it runs longer (decimals allowed); exit code 124
-  --tag-output             prefix every output line with the rank: "[1] hello"
+  --fail-grace <ms>        after a rank fails, how long the others may take to exit by
+                           themselves before they get SIGTERM (default 1000)
+  --kill-grace <ms>        how long after SIGTERM before SIGKILL (default 2000)
+
+Placement:
+  --oversubscribe          allow more ranks than the CPUs this process may use, without the
+                           warning (by default such a job runs, with one warning)
+  --bind-to <core|hwthread|none>
+                           pin each rank, all its threads, with sched_setaffinity: to one
+                           physical core (all its hardware threads), to one hardware thread, or
+                           not at all (default: none; core if --map-by is given)
+  --map-by <core|slot>     which core/CPU rank r gets: core = core r mod #cores (default);
+                           slot = the CPUs in order, r mod #CPUs
+  --report-bindings        print where each rank is bound, on stderr
+
+Environment and Node:
+  -x <VAR>, -x <VAR=VALUE> export VAR to every rank: its current value, or VALUE (repeatable)
+  --env <VAR=VALUE>        the same, always with a value
+  --node-arg <flag>        a Node option for every rank, e.g. --node-arg=--max-old-space-size=4096
+                           (repeatable; same as writing it after 'node')
+
+Input and output:
+  --stdin <rank|all|none>  which ranks read the launcher's stdin (default 0, as mpirun);
+                           the others read /dev/null
+  --tag-output             prefix every output line with its rank: "[1] hello"
+  --tag-format <rank|ompi> the prefix: rank = "[1] hello" (default), ompi = Open MPI's
+                           "[1,1]<stdout>:hello" (implies --tag-output)
+  --output-filename <dir>  also write rank R's output to dir/1/rank.R/stdout and .../stderr
+                           (Open MPI's layout); dir:nocopy = files only, dir:nojobid = no 1/
+
+Transfers:
   --no-cma                 disable single-copy transfers (sets ONECOPY_CMA=0)
   --eager-limit <bytes>    largest message sent inline, e.g. 8192, 64k, 64KiB, 1M, 1MiB
                            (sets ONECOPY_EAGER_LIMIT)
   --transport <name>       force a transport: ${TRANSPORTS.join(" | ")} (sets ONECOPY_TRANSPORT)
-  --env, -x <KEY=VALUE>    set an environment variable in every rank (repeatable)
-  --fail-grace <ms>        after a rank fails, how long the others may take to exit by
-                           themselves before they get SIGTERM (default 1000)
-  --kill-grace <ms>        how long after SIGTERM before SIGKILL (default 2000)
+
   -h, --help               show this help
   --                       end of options (the next argument is the script)
 
+Examples:
+  onecopy run -n 4 app.ts
+  onecopy run -n 4 --bind-to core --report-bindings bench.js --size 1MiB
+  onecopy run -n 2 node --enable-source-maps --max-old-space-size=8192 dist/train.js
+  onecopy run -np 8 --oversubscribe -x OMP_NUM_THREADS=1 -x PATH --tag-output app.js
+  onecopy run -n 4 --output-filename logs:nocopy --timeout 600 sim.ts
+  seq 100 | onecopy run -n 2 sum.js          # rank 0 reads the numbers
+
 Behaviour:
-  Output is forwarded line by line, so lines of different ranks never mix. stdin is not
-  forwarded (ranks read /dev/null).
+  Output is forwarded line by line, so lines of different ranks never mix.
   If a rank exits non-zero or is killed, the launcher reports it ("onecopy: rank 1 exited with
   code 3"), stops the other ranks (grace, SIGTERM, SIGKILL) and exits with that rank's code
   (128+signal number for a signal death, 1 if it could not start).
   Ctrl-C / SIGTERM / SIGHUP to the launcher stop all ranks the same way (a second one kills them
   at once); the launcher exits 130 / 143 / 129. Each rank runs in its own process group, which
   is signalled as a whole, so processes a rank starts do not outlive the job. If the launcher
-  itself is killed, ranks that run the onecopy runtime notice (pipe on fd 3) and exit.
+  itself is killed, the kernel kills the ranks and a small guardian process cleans up.
   The job directory (under $XDG_RUNTIME_DIR, else the system temp dir) is always removed.
+  Started in the background of a terminal (onecopy run ... &), the launcher does not read the
+  terminal: every rank reads /dev/null unless --stdin is given.
 
 Environment of every rank (set by the launcher):
   ONECOPY_RANK            this rank, 0 .. N-1
@@ -72,23 +110,45 @@ Environment of every rank (set by the launcher):
   ONECOPY_JOB_DIR         private job directory (mode 0700) for the ranks' Unix sockets
   ONECOPY_JOB_TOKEN       random per-job secret; connections without it are refused
   ONECOPY_LAUNCHER_PID    pid of the launcher (fd 3 is a pipe that closes when it dies)
+  ONECOPY_BINDING         with --bind-to: what the rank is pinned to, e.g. core:1
 
-Tuning (set in the launcher's environment or with --env; options above take precedence):
+Tuning (set in the launcher's environment or with -x; options above take precedence):
   ONECOPY_CMA             0 disables single-copy (Cross Memory Attach) transfers (default 1)
   ONECOPY_EAGER_LIMIT     largest message sent inline on the socket, bytes (default 32KiB)
   ONECOPY_TRANSPORT       force a transport: ${TRANSPORTS.join(" | ")}
   ONECOPY_CMA_ASYNC_MIN   copies of at least this many bytes run on worker threads instead of
                           blocking the event loop (default 4194304)
   ONECOPY_CMA_STREAMS     concurrent worker calls a large copy is split into (default 2)
-
-Examples:
-  onecopy run -n 4 app.ts
-  onecopy run -n 8 --tag-output --timeout 60 bench.js --size 1MiB
+  (onecopy info lists every tunable)
 `;
 
-const RUN_VALUE_OPTIONS = new Set(["-n", "--np", "-np", "--timeout", "--eager-limit", "--transport", "--env", "-x", "--fail-grace", "--kill-grace"]);
-const RUN_FLAGS = new Set(["--tag-output", "--no-cma", "-h", "--help"]);
+const RUN_VALUE_OPTIONS = new Set([
+  "-n", "--np", "-np", "--timeout", "--eager-limit", "--transport", "--env", "-x", "--fail-grace", "--kill-grace",
+  "--bind-to", "--map-by", "--node-arg", "--stdin", "--output-filename", "--tag-format",
+]);
+const RUN_FLAGS = new Set(["--tag-output", "--no-cma", "--oversubscribe", "--report-bindings", "-h", "--help"]);
 const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Node options that take their value as the next argument when written without `=`. */
+const NODE_VALUE_FLAGS = new Set([
+  "-r", "--require", "--import", "--loader", "--experimental-loader", "-C", "--conditions", "--env-file",
+  "--env-file-if-exists", "--input-type", "--inspect-port", "--debug-port", "--title", "--redirect-warnings",
+  "--report-dir", "--report-directory", "--report-filename", "--report-signal", "--diagnostic-dir",
+  "--heapsnapshot-signal", "--heapsnapshot-near-heap-limit", "--cpu-prof-dir", "--cpu-prof-name", "--cpu-prof-interval",
+  "--heap-prof-dir", "--heap-prof-name", "--heap-prof-interval", "--openssl-config", "--tls-cipher-list", "--tls-keylog",
+  "--unhandled-rejections", "--dns-result-order", "--secure-heap", "--secure-heap-min", "--disable-proto",
+  "--disable-warning", "--experimental-policy", "--policy-integrity", "--icu-data-dir", "--max-http-header-size",
+  "--snapshot-blob", "--trace-event-categories", "--trace-event-file-pattern", "--use-largepages", "--v8-pool-size",
+  "--experimental-default-type", "--allow-fs-read", "--allow-fs-write", "--stack-trace-limit", "--localstorage-file",
+]);
+/** Node options that run something other than a script file: not a rank program. */
+const NODE_NON_SCRIPT_FLAGS = new Set(["-e", "--eval", "-p", "--print", "-i", "--interactive", "-c", "--check", "--test", "--run", "-v", "--version", "-h", "--help", "--watch"]);
+
+/** `node`, `nodejs`, or a path to one (`/usr/bin/node`): the command form `onecopy run -n 2 node app.js`. */
+function isNodeCommand(arg: string): boolean {
+  return /(^|\/)(node|nodejs)$/.test(arg);
+}
 
 /** Parse `process.argv.slice(2)`. @throws UsageError */
 export function parseCommandLine(argv: readonly string[]): Command {
@@ -117,8 +177,23 @@ export function parseCommandLine(argv: readonly string[]): Command {
   }
 }
 
+/** Open MPI spells long options with one dash too (`-oversubscribe`, `-bind-to core`). */
+function longForm(name: string): string {
+  if (/^-[a-z][a-z-]+$/.test(name) && name !== "-np") {
+    const long = `-${name}`;
+    if (RUN_FLAGS.has(long) || RUN_VALUE_OPTIONS.has(long)) return long;
+  }
+  return name;
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[], extra = ""): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${name} must be one of ${allowed.join(", ")}, got '${value}'${extra}`);
+}
+
 function parseRun(argv: readonly string[]): Command {
   const options: Partial<LaunchOptions> & { env: Record<string, string> } = { env: {} };
+  const nodeArgs: string[] = [];
   let np: number | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
@@ -139,11 +214,26 @@ function parseRun(argv: readonly string[]): Command {
       name = "-n";
       value = arg.slice(2);
     }
+    name = longForm(name);
     if (RUN_FLAGS.has(name)) {
       if (value !== undefined) throw new UsageError(`option '${name}' takes no value`);
-      if (name === "-h" || name === "--help") return { command: "help", topic: "run" };
-      if (name === "--tag-output") options.tagOutput = true;
-      else options.noCma = true;
+      switch (name) {
+        case "-h":
+        case "--help":
+          return { command: "help", topic: "run" };
+        case "--tag-output":
+          options.tagOutput ??= true;
+          break;
+        case "--no-cma":
+          options.noCma = true;
+          break;
+        case "--oversubscribe":
+          options.oversubscribe = true;
+          break;
+        case "--report-bindings":
+          options.reportBindings = true;
+          break;
+      }
       continue;
     }
     if (!RUN_VALUE_OPTIONS.has(name)) throw new UsageError(`unknown option '${name}'`);
@@ -173,15 +263,19 @@ function parseRun(argv: readonly string[]): Command {
         }
         break;
       case "--transport":
-        if (!(TRANSPORTS as readonly string[]).includes(value)) {
-          throw new UsageError(`--transport must be one of ${TRANSPORTS.join(", ")}, got '${value}'`);
-        }
-        options.transport = value as TransportName;
+        options.transport = oneOf(name, value, TRANSPORTS) as TransportName;
         break;
-      case "--env":
-      case "-x": {
+      case "-x":
+      case "--env": {
+        if (name === "-x" && ENV_NAME.test(value)) {
+          // mpirun's -x VAR: export the launcher's current value (ranks inherit it anyway; an
+          // unset VAR stays unset)
+          const current = process.env[value];
+          if (current !== undefined) options.env[value] = current;
+          break;
+        }
         const m = ENV_ASSIGNMENT.exec(value);
-        if (!m) throw new UsageError(`${name} expects KEY=VALUE, got '${value}'`);
+        if (!m) throw new UsageError(`${name} expects ${name === "-x" ? "VAR or " : ""}KEY=VALUE, got '${value}'`);
         options.env[m[1]] = m[2];
         break;
       }
@@ -191,15 +285,67 @@ function parseRun(argv: readonly string[]): Command {
       case "--kill-grace":
         options.killGraceMs = parseMs(name, value);
         break;
+      case "--bind-to":
+        options.bindTo = oneOf(name, value, ["core", "hwthread", "none"] as const, value.includes(":") ? " (qualifiers after ':' are not supported)" : "");
+        break;
+      case "--map-by":
+        options.mapBy = oneOf(name, value, ["core", "slot"] as const, value.includes(":") ? " (qualifiers after ':' such as PE=n are not supported)" : "");
+        break;
+      case "--node-arg":
+        if (!value.startsWith("-")) throw new UsageError(`--node-arg expects a Node option such as --max-old-space-size=4096, got '${value}'`);
+        nodeArgs.push(value);
+        break;
+      case "--stdin":
+        if (value === "all" || value === "none") options.stdin = value;
+        else options.stdin = parseRank(name, value);
+        break;
+      case "--output-filename":
+        if (value === "") throw new UsageError("--output-filename expects a directory");
+        options.outputFilename = value;
+        break;
+      case "--tag-format":
+        options.tagOutput = oneOf(name, value, ["rank", "ompi"] as const);
+        break;
     }
   }
   if (np === undefined) throw new UsageError("missing -n <N> (number of ranks)");
-  const script = argv[i];
+  let script = argv[i];
+  if (script !== undefined && isNodeCommand(script)) {
+    if (script.includes("/")) options.execPath = script;
+    for (i++; i < argv.length; i++) {
+      const arg = argv[i];
+      if (arg === "--") {
+        i++;
+        break;
+      }
+      if (!arg.startsWith("-") || arg === "-") break;
+      const flag = arg.includes("=") ? arg.slice(0, arg.indexOf("=")) : arg;
+      if (NODE_NON_SCRIPT_FLAGS.has(flag)) throw new UsageError(`node ${flag} is not a rank program: onecopy runs a script file (node [options] app.js)`);
+      nodeArgs.push(arg);
+      if (!arg.includes("=") && NODE_VALUE_FLAGS.has(arg)) {
+        const v = argv[++i];
+        if (v === undefined) throw new UsageError(`node option '${arg}' needs a value`);
+        nodeArgs.push(v);
+      }
+    }
+    script = argv[i];
+    if (script === undefined) throw new UsageError("missing the script after 'node' (e.g. onecopy run -n 2 node app.js)");
+    if (script === "-") throw new UsageError("a script from stdin is not a rank program: give a file (node [options] app.js)");
+  }
   if (script === undefined) throw new UsageError("missing the script to run (e.g. onecopy run -n 2 app.ts)");
+  if (nodeArgs.length) options.nodeArgs = nodeArgs;
+  if (typeof options.stdin === "number" && options.stdin >= np) {
+    throw new UsageError(`--stdin must be a rank below ${np} (or all, none), got ${options.stdin}`);
+  }
   return {
     command: "run",
     options: { ...options, np, script, args: argv.slice(i + 1) },
   };
+}
+
+function parseRank(name: string, value: string): number {
+  if (!/^\s*\d+\s*$/.test(value)) throw new UsageError(`${name} expects a rank, all or none, got '${value}'`);
+  return Number(value);
 }
 
 function parseCount(name: string, value: string): number {

@@ -13,6 +13,11 @@ export const LAUNCHER_ENV = {
    * preload through `fork()`'s execArgv) do not take their parent for a launcher.
    */
   rankParent: "ONECOPY_RANK_PARENT",
+  /**
+   * Where the launcher pinned this rank (`--bind-to`): the target and the CPU list, e.g.
+   * `core:2` or `hwthread:5`. Unset when ranks are not bound. `onecopy info` shows it.
+   */
+  binding: "ONECOPY_BINDING",
 } as const;
 
 /**

@@ -17,12 +17,16 @@
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { removeJobSegments, writePidRecord } from "@onecopy/rendezvous";
+import { formatCpuList } from "@onecopy/cma";
+import { oversubscriptionWarning, placeRanks, readTopology, withAffinity, type CpuTopology } from "./binding.js";
 import { LIFELINE_NEWS } from "./env.js";
 import { JobGuardian } from "./guardian.js";
 import { createJobDir, removeJobDir } from "./jobdir.js";
 import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
+import { RankOutputFiles } from "./output-files.js";
 import { OutputSink, RankStreamReader } from "./output.js";
 import { signalExitCode, signalGroup, spawnRank, type JobContext, type RankProcess } from "./spawn-rank.js";
+import { StdinForwarder } from "./stdin.js";
 
 /** Exit code of a job stopped by its timeout (as with coreutils `timeout`). */
 export const TIMEOUT_EXIT_CODE = 124;
@@ -47,6 +51,8 @@ export interface RankResult {
   stdout: string;
   /** Everything it wrote to stderr ("" with `collectOutput: false`). */
   stderr: string;
+  /** The CPUs it was pinned to (`bindTo`), ascending; absent when ranks were not bound. */
+  cpus?: number[];
 }
 
 /** The outcome of {@link launch}. */
@@ -73,6 +79,8 @@ export interface LaunchResult {
   failedRank?: number;
   /** Why the job failed, as the CLI prints it (e.g. `onecopy: rank 1 exited with code 3`). */
   message?: string;
+  /** Warnings about the job (e.g. oversubscription), as the CLI prints them. */
+  warnings: string[];
 }
 
 interface RankState {
@@ -89,6 +97,8 @@ interface RankState {
   joined: boolean;
   stdout?: RankStreamReader;
   stderr?: RankStreamReader;
+  cpus?: number[];
+  files?: RankOutputFiles;
 }
 
 /**
@@ -100,6 +110,7 @@ interface RankState {
  * When a rank fails, the others get `failGraceMs` to exit by themselves, then SIGTERM, then
  * SIGKILL after `killGraceMs`. Signals go to each rank's process group, so processes the ranks
  * started die with them; when a rank exits, whatever is left in its group is killed.
+ * Rejects with the file system's error when `outputFilename` files cannot be created.
  *
  * @example
  * const r = await launch({ np: 4, script: "app.ts", timeoutMs: 30_000 });
@@ -120,6 +131,11 @@ class Job {
   private readonly sinks: { stdout?: OutputSink; stderr?: OutputSink } = {};
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private readonly exitHandler = (): void => this.emergencyCleanup();
+  private readonly topology: CpuTopology;
+  private readonly placement: number[][] | undefined;
+  private readonly files: RankOutputFiles[] = [];
+  private readonly warnings: string[] = [];
+  private stdin: StdinForwarder | undefined;
   private guardian: JobGuardian | undefined;
   private stopReason: StopReason | undefined;
   private exitCode = 0;
@@ -131,8 +147,20 @@ class Job {
   private resolve!: (r: LaunchResult) => void;
 
   constructor(private readonly opts: ResolvedLaunchOptions) {
+    this.topology = readTopology();
+    this.placement = placeRanks(opts.np, opts.bindTo, opts.mapBy, this.topology);
+    if (opts.outputFiles) this.openOutputFiles(opts.outputFiles); // may throw: nothing started yet
     this.ctx = { options: opts, jobDir: createJobDir(), token: randomBytes(16).toString("hex") };
     this.remaining = opts.np;
+  }
+
+  private openOutputFiles(where: NonNullable<ResolvedLaunchOptions["outputFiles"]>): void {
+    try {
+      for (let rank = 0; rank < this.opts.np; rank++) this.files.push(new RankOutputFiles(where, rank, this.opts.np));
+    } catch (err) {
+      for (const f of this.files) f.close();
+      throw err;
+    }
   }
 
   run(): Promise<LaunchResult> {
@@ -146,21 +174,30 @@ class Job {
       }
     }
     this.guardian = new JobGuardian(this.ctx.jobDir, this.ctx.token);
-    if (this.opts.inheritOutput) {
+    const forward = this.opts.inheritOutput && this.opts.outputFiles?.copy !== false;
+    if (forward) {
       this.sinks.stdout = new OutputSink(process.stdout);
       this.sinks.stderr = new OutputSink(process.stderr);
     }
+    if (!this.opts.oversubscribe) {
+      const warning = oversubscriptionWarning(this.opts.np, this.opts.bindTo, this.topology);
+      if (warning) this.warn(warning);
+    }
+    if (this.opts.input && this.opts.stdinRanks.size > 0) this.stdin = new StdinForwarder(this.opts.input);
     for (let rank = 0; rank < this.opts.np; rank++) this.start(rank);
+    this.stdin?.start();
     if (this.opts.timeoutMs !== undefined) this.after(this.opts.timeoutMs, () => this.onTimeout());
     return promise;
   }
 
   private start(rank: number): void {
     const st: RankState = { rank, pid: 0, code: null, signal: null, exited: false, closed: false, initStarted: false, joined: false };
+    st.cpus = this.placement?.[rank];
+    st.files = this.files[rank];
     this.ranks.push(st);
     let proc: RankProcess;
     try {
-      proc = spawnRank(this.ctx, rank);
+      proc = withAffinity(st.cpus, () => spawnRank(this.ctx, rank, st.cpus));
     } catch (err) {
       this.onExit(st, null, null, err as Error);
       this.onClose(st);
@@ -171,24 +208,49 @@ class Job {
     // The ranks accept a peer only if it is the process started here as that rank (or its child).
     if (st.pid > 0) writePidRecord(this.ctx.jobDir, rank, st.pid);
     this.guardian?.add(st.pid);
+    if (proc.stdin) this.stdin?.add(proc.stdin);
+    if (this.opts.reportBindings) this.say(this.bindingReport(st));
     proc.lifeline?.on("data", (news: Buffer) => this.onNews(st, news));
-    const { collectOutput, tagOutput, onOutput } = this.opts;
-    const prefix = tagOutput ? `[${rank}] ` : undefined;
+    const { collectOutput, onOutput } = this.opts;
+    const onFileError = (err: Error): void => this.warn(`onecopy: warning: rank ${rank}'s output file could not be written (${err.message}); the rest is not saved`);
     st.stdout = new RankStreamReader(proc.stdout, {
       collect: collectOutput,
       sink: this.sinks.stdout,
-      prefix,
+      prefix: this.tag(rank, "stdout"),
       onLine: onOutput && ((line) => onOutput({ rank, stream: "stdout", line })),
+      file: st.files?.stdout,
+      onFileError,
     });
     st.stderr = new RankStreamReader(proc.stderr, {
       collect: collectOutput,
       sink: this.sinks.stderr,
-      prefix,
+      prefix: this.tag(rank, "stderr"),
       onLine: onOutput && ((line) => onOutput({ rank, stream: "stderr", line })),
+      file: st.files?.stderr,
+      onFileError,
     });
     proc.child.once("exit", (code, signal) => this.onExit(st, code, signal));
     proc.child.on("error", (err) => this.onExit(st, null, null, err));
     proc.child.once("close", () => this.onClose(st));
+  }
+
+  /** The prefix of a forwarded line: `[1] ` or Open MPI's `[1,1]<stdout>:` (job 1, rank 1). */
+  private tag(rank: number, stream: "stdout" | "stderr"): string | undefined {
+    switch (this.opts.tagOutput) {
+      case "rank":
+        return `[${rank}] `;
+      case "ompi":
+        return `[1,${rank}]<${stream}>:`;
+      default:
+        return undefined;
+    }
+  }
+
+  private bindingReport(st: RankState): string {
+    if (!st.cpus) return `onecopy: rank ${st.rank} (pid ${st.pid}) not bound: may run on CPUs ${formatCpuList(this.topology.cpus)}`;
+    const core = this.topology.cores.findIndex((c) => c.includes(st.cpus![0]!));
+    const what = this.opts.bindTo === "core" ? `core ${core}` : `hardware thread of core ${core}`;
+    return `onecopy: rank ${st.rank} (pid ${st.pid}) bound to ${what}: CPUs ${formatCpuList(st.cpus)}`;
   }
 
   private onExit(st: RankState, code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
@@ -312,9 +374,15 @@ class Job {
     if (this.opts.inheritOutput) process.stderr.write(line + "\n");
   }
 
+  private warn(line: string): void {
+    this.warnings.push(line);
+    this.say(line);
+  }
+
   /** Last resort when the launcher process exits while ranks still run: kill them, remove the dir. */
   private emergencyCleanup(): void {
     for (const st of this.ranks) signalGroup(st.pid, "SIGKILL");
+    for (const f of this.files) f.close();
     this.removeJobFiles();
     this.guardian?.release();
   }
@@ -332,6 +400,8 @@ class Job {
     process.off("exit", this.exitHandler);
     this.sinks.stdout?.close();
     this.sinks.stderr?.close();
+    this.stdin?.stop();
+    for (const f of this.files) f.close();
     this.removeJobFiles();
     this.guardian?.release();
     const ranks: RankResult[] = this.ranks.map((st) => ({
@@ -341,6 +411,7 @@ class Job {
       signal: st.signal,
       stdout: st.stdout?.text() ?? "",
       stderr: st.stderr?.text() ?? "",
+      ...(st.cpus ? { cpus: [...st.cpus] } : {}),
     }));
     const result: LaunchResult = {
       ok: this.exitCode === 0,
@@ -349,6 +420,7 @@ class Job {
       timedOut: this.timedOut,
       jobDir: this.ctx.jobDir,
       durationMs: performance.now() - this.started,
+      warnings: [...this.warnings],
     };
     if (this.interrupted !== undefined) result.interrupted = this.interrupted;
     if (this.failedRank !== undefined) result.failedRank = this.failedRank;

@@ -1,10 +1,18 @@
 // The options of launch() / `onecopy run`: their types, defaults and validation.
-import { statSync } from "node:fs";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
+import { Readable } from "node:stream";
 
-import { TRANSPORTS, parseByteCount, type TransportName } from "@onecopy/cma";
+import { OnecopyError, TRANSPORTS, parseByteCount, type TransportName } from "@onecopy/cma";
+import { BIND_TARGETS, MAP_POLICIES, bindingUnavailable, type BindTo, type MapBy } from "./binding.js";
+import { parseOutputFilename, type OutputFiles } from "./output-files.js";
+import { resolveTsx } from "./tsx.js";
 
-export { TRANSPORTS, parseByteCount, type TransportName };
+export { TRANSPORTS, parseByteCount, type TransportName, type BindTo, type MapBy };
+
+/** Formats of `tagOutput`: `rank` writes `[1] line`, `ompi` writes Open MPI's `[1,1]<stdout>:line`. */
+export const TAG_FORMATS = ["rank", "ompi"] as const;
+export type TagFormat = (typeof TAG_FORMATS)[number];
 
 /** Largest job the launcher starts. */
 export const MAX_NP = 1024;
@@ -38,8 +46,12 @@ export interface LaunchOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Kill the whole job after this many milliseconds (exit code 124). Default: no limit. */
   timeoutMs?: number;
-  /** Prefix every forwarded output line with `[rank] `. Only affects forwarded output. */
-  tagOutput?: boolean;
+  /**
+   * Prefix every forwarded output line with its rank: `true` or `"rank"` writes `[1] line`,
+   * `"ompi"` writes Open MPI's `--tag-output` format, `[1,1]<stdout>:line` (job number, rank,
+   * stream). Only affects forwarded output, not `onOutput`, `RankResult.stdout` or output files.
+   */
+  tagOutput?: boolean | TagFormat;
   /** Disable single-copy transfers: sets `ONECOPY_CMA=0` for every rank. */
   noCma?: boolean;
   /**
@@ -56,6 +68,40 @@ export interface LaunchOptions {
   failGraceMs?: number;
   /** How long after SIGTERM the launcher waits before sending SIGKILL. Default 2000 ms. */
   killGraceMs?: number;
+  /**
+   * Do not warn when the job has more ranks than the CPUs this process may use (or, with
+   * `bindTo: "core"`, than its cores). Default false: such a job gets one warning in
+   * {@link LaunchResult.warnings} (printed with `inheritOutput`).
+   */
+  oversubscribe?: boolean;
+  /**
+   * Pin every rank (all its threads) with sched_setaffinity: to one physical `core` (all its
+   * hardware threads), to one `hwthread`, or `none` (default; or `core` when `mapBy` is given).
+   * Ranks beyond the number of cores/CPUs wrap around and share.
+   */
+  bindTo?: BindTo;
+  /** Rank placement for `bindTo`: round robin over physical `core`s (default) or over CPUs in order (`slot`). */
+  mapBy?: MapBy;
+  /** Say where each rank is bound (`onecopy: rank 0 bound to core 0 (CPU 0)`), on stderr with `inheritOutput`. */
+  reportBindings?: boolean;
+  /** Node options for every rank, before the script (e.g. `["--max-old-space-size=4096"]`). */
+  nodeArgs?: readonly string[];
+  /** The Node executable of the ranks. Default: the launcher's own (`process.execPath`). */
+  execPath?: string;
+  /**
+   * Which ranks read `input` on their stdin: a rank number (the CLI uses 0, as mpirun does),
+   * `"all"`, or `"none"`. Default: 0 when `input` is given, else `"none"` (ranks read /dev/null).
+   */
+  stdin?: number | "all" | "none";
+  /** What those ranks read: a stream (the CLI passes `process.stdin`), a string or bytes. */
+  input?: Readable | string | Uint8Array;
+  /**
+   * Also write every rank's output to files, as Open MPI's `--output-filename DIR` does:
+   * `DIR/1/rank.N/stdout` and `DIR/1/rank.N/stderr` (N zero-padded as Open MPI pads it; 1 is the
+   * job number). Directives after a colon: `DIR:nojobid` drops the `1/` level, `DIR:nocopy`
+   * stops forwarding (files only), e.g. `"out:nocopy,nojobid"`. Relative to `cwd`.
+   */
+  outputFilename?: string;
   /** Working directory of the ranks; `script` is resolved against it. Default `process.cwd()`. */
   cwd?: string;
   /** Called for every complete line a rank writes (line-buffered, in order per stream). */
@@ -83,10 +129,22 @@ export interface ResolvedLaunchOptions {
   script: string;
   /** Whether the entry point runs through tsx. */
   typescript: boolean;
+  /** `file:` URL of tsx's loader, for a TypeScript entry point. */
+  tsxLoader: string | undefined;
   args: string[];
   env: Record<string, string | undefined>;
   timeoutMs: number | undefined;
-  tagOutput: boolean;
+  tagOutput: TagFormat | false;
+  oversubscribe: boolean;
+  bindTo: BindTo;
+  mapBy: MapBy;
+  reportBindings: boolean;
+  nodeArgs: string[];
+  execPath: string;
+  /** Ranks that read `input`. */
+  stdinRanks: ReadonlySet<number>;
+  input: Readable | undefined;
+  outputFiles: OutputFiles | undefined;
   noCma: boolean;
   eagerLimit: number | undefined;
   transport: TransportName | undefined;
@@ -158,6 +216,34 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
     eagerLimit = options.eagerLimit;
   } else if (options.eagerLimit !== undefined) throw new TypeError("eagerLimit must be a number or a string like '64KiB'");
 
+  const nodeArgs = options.nodeArgs ?? [];
+  if (!Array.isArray(nodeArgs) || nodeArgs.some((a) => typeof a !== "string")) throw new TypeError("nodeArgs must be an array of strings");
+  const execPath = options.execPath === undefined ? process.execPath : checkExecutable(options.execPath, cwd);
+
+  const bindTo = options.bindTo ?? (options.mapBy !== undefined ? "core" : "none");
+  if (!(BIND_TARGETS as readonly string[]).includes(bindTo)) {
+    throw new RangeError(`bindTo must be one of ${BIND_TARGETS.join(", ")}, got '${String(bindTo)}'`);
+  }
+  const mapBy = options.mapBy ?? "core";
+  if (!(MAP_POLICIES as readonly string[]).includes(mapBy)) {
+    throw new RangeError(`mapBy must be one of ${MAP_POLICIES.join(", ")}, got '${String(mapBy)}'`);
+  }
+  if (bindTo !== "none") {
+    const why = bindingUnavailable();
+    if (why) throw new OnecopyError("ERR_AFFINITY_UNSUPPORTED", `cannot bind ranks to CPUs: ${why}`);
+  }
+
+  const tag = options.tagOutput;
+  if (tag !== undefined && typeof tag !== "boolean" && !(TAG_FORMATS as readonly string[]).includes(tag)) {
+    throw new RangeError(`tagOutput must be a boolean or one of ${TAG_FORMATS.join(", ")}, got '${String(tag)}'`);
+  }
+
+  const { stdinRanks, input } = resolveStdin(options, np);
+  const outputFiles = options.outputFilename === undefined ? undefined : parseOutputFilename(options.outputFilename, cwd);
+
+  const typescript = TS_EXTENSIONS.has(extname(script).toLowerCase());
+  const tsxLoader = typescript ? resolveTsx(script, cwd, options.script) : undefined;
+
   const transport = options.transport;
   if (transport !== undefined && !(TRANSPORTS as readonly string[]).includes(transport)) {
     throw new RangeError(`transport must be one of ${TRANSPORTS.join(", ")}, got '${String(transport)}'`);
@@ -167,11 +253,21 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
   return {
     np,
     script,
-    typescript: TS_EXTENSIONS.has(extname(script).toLowerCase()),
+    typescript,
+    tsxLoader,
     args: [...args],
     env,
     timeoutMs: duration("timeoutMs", options.timeoutMs, undefined, false),
-    tagOutput: options.tagOutput === true,
+    tagOutput: tag === true ? "rank" : tag === false || tag === undefined ? false : tag,
+    oversubscribe: options.oversubscribe === true,
+    bindTo,
+    mapBy,
+    reportBindings: options.reportBindings === true,
+    nodeArgs: [...nodeArgs],
+    execPath,
+    stdinRanks,
+    input,
+    outputFiles,
     noCma: options.noCma === true,
     eagerLimit,
     transport,
@@ -183,4 +279,34 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
     collectOutput: options.collectOutput !== false,
     handleSignals: options.handleSignals !== false,
   };
+}
+
+/** The absolute path of an executable file. @throws OnecopyError `ENOENT` */
+function checkExecutable(given: unknown, cwd: string): string {
+  if (typeof given !== "string" || given === "") throw new TypeError("execPath must be a non-empty string");
+  const path = resolve(cwd, given);
+  try {
+    if (!statSync(path).isFile()) throw new Error("not a file");
+    accessSync(path, fsConstants.X_OK);
+  } catch {
+    throw new OnecopyError("ENOENT", `node executable not found or not executable: ${given}`);
+  }
+  return path;
+}
+
+function resolveStdin(options: LaunchOptions, np: number): { stdinRanks: ReadonlySet<number>; input: Readable | undefined } {
+  const { input } = options;
+  let source: Readable | undefined;
+  if (input === undefined) source = undefined;
+  else if (typeof input === "string" || input instanceof Uint8Array) source = Readable.from([Buffer.from(input)]);
+  else if (input instanceof Readable || (typeof input === "object" && input !== null && typeof (input as Readable).pipe === "function")) {
+    source = input as Readable;
+  } else throw new TypeError("input must be a readable stream, a string or bytes");
+  const which = options.stdin ?? (source ? 0 : "none");
+  if (which === "none") return { stdinRanks: new Set(), input: undefined };
+  if (which === "all") return { stdinRanks: new Set(Array.from({ length: np }, (_, r) => r)), input: source ?? process.stdin };
+  if (typeof which !== "number" || !Number.isInteger(which) || which < 0 || which >= np) {
+    throw new RangeError(`stdin must be a rank from 0 to ${np - 1}, "all" or "none", got ${String(which)}`);
+  }
+  return { stdinRanks: new Set([which]), input: source ?? process.stdin };
 }

@@ -1,5 +1,6 @@
 // Rank output: collected per rank, split into lines, and forwarded whole lines at a time so that
 // lines of different ranks never interleave mid-line (optionally tagged "[rank] ").
+import { writeSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 
 /** A line longer than this is forwarded in pieces rather than buffered without bound. */
@@ -59,6 +60,10 @@ export interface RankStreamTarget {
   onLine?: (line: string) => void;
   /** Keep the raw bytes so {@link RankStreamReader.text} can return them. */
   collect: boolean;
+  /** Also append the raw bytes (untagged) to this open file (`--output-filename`). */
+  file?: number;
+  /** The file could not be written (e.g. ENOSPC): called once, and the file is written no more. */
+  onFileError?: (err: Error) => void;
 }
 
 /**
@@ -74,11 +79,13 @@ export class RankStreamReader {
   private readonly prefix: Buffer | undefined;
   private readonly lineMode: boolean;
   private finished = false;
+  private file: number | undefined;
 
   constructor(
     private readonly source: Readable,
     private readonly target: RankStreamTarget,
   ) {
+    this.file = target.file;
     this.prefix = target.prefix ? Buffer.from(target.prefix) : undefined;
     this.lineMode = target.sink !== undefined || target.onLine !== undefined;
     source.on("data", (chunk: Buffer) => this.push(chunk));
@@ -94,6 +101,7 @@ export class RankStreamReader {
 
   private push(chunk: Buffer): void {
     if (this.target.collect) this.chunks.push(chunk);
+    if (this.file !== undefined) this.writeFile(chunk);
     if (!this.lineMode) return;
     let start = 0;
     if (!this.prefix && !this.target.onLine) {
@@ -115,6 +123,15 @@ export class RankStreamReader {
       this.pending.push(rest);
       this.pendingBytes += rest.length;
       if (this.pendingBytes >= MAX_LINE_BYTES) this.emitLine(true);
+    }
+  }
+
+  private writeFile(chunk: Buffer): void {
+    try {
+      for (let off = 0; off < chunk.length; ) off += writeSync(this.file!, chunk, off);
+    } catch (err) {
+      this.file = undefined;
+      this.target.onFileError?.(err as Error);
     }
   }
 

@@ -2,15 +2,12 @@
 // process-group plumbing that lets the launcher kill it together with anything it started.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
-import type { Readable } from "node:stream";
-import { pathToFileURL } from "node:url";
+import type { Readable, Writable } from "node:stream";
 import { ENV } from "@onecopy/rendezvous";
+import { bindingLabel } from "./binding.js";
 import { LAUNCHER_ENV, LIFELINE_FD } from "./env.js";
 import type { ResolvedLaunchOptions } from "./options.js";
-
-let tsxImport: string | undefined;
 
 let preloadImport: string[] | undefined;
 
@@ -27,12 +24,6 @@ function rankPreload(): string[] {
   return preloadImport;
 }
 
-/** `--import` value that registers tsx: a file URL resolved from this package, so any cwd works. */
-export function tsxLoaderUrl(): string {
-  tsxImport ??= pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-  return tsxImport;
-}
-
 /** The facts shared by all ranks of one job. */
 export interface JobContext {
   options: ResolvedLaunchOptions;
@@ -41,7 +32,7 @@ export interface JobContext {
 }
 
 /** The environment of rank `rank`: launcher env + user `env` + the `ONECOPY_*` contract. */
-export function rankEnv(job: JobContext, rank: number): NodeJS.ProcessEnv {
+export function rankEnv(job: JobContext, rank: number, cpus?: readonly number[]): NodeJS.ProcessEnv {
   const { options } = job;
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(options.env)) {
@@ -58,22 +49,27 @@ export function rankEnv(job: JobContext, rank: number): NodeJS.ProcessEnv {
   if (options.transport !== undefined) env[LAUNCHER_ENV.transport] = options.transport;
   env[LAUNCHER_ENV.launcherPid] = String(process.pid);
   env[LAUNCHER_ENV.rankParent] = String(process.pid);
+  if (cpus) env[LAUNCHER_ENV.binding] = bindingLabel(options.bindTo, cpus);
+  else delete env[LAUNCHER_ENV.binding]; // not bound by this launcher, even if the launcher itself was
   return env;
 }
 
 /**
  * Node command-line arguments that run the job's script with the app arguments: the rank
- * preload first (it ties the rank's life to the launcher's), then tsx for TypeScript.
+ * preload first (it ties the rank's life to the launcher's), the user's Node options, then tsx
+ * for TypeScript.
  */
 export function rankArgv(options: ResolvedLaunchOptions): string[] {
-  const loader = options.typescript ? ["--import", tsxLoaderUrl()] : [];
-  return [...rankPreload(), ...loader, options.script, ...options.args];
+  const loader = options.tsxLoader ? ["--import", options.tsxLoader] : [];
+  return [...rankPreload(), ...options.nodeArgs, ...loader, options.script, ...options.args];
 }
 
 /** A started rank. `stdout`/`stderr` are the pipes from the rank; `lifeline` is fd 3. */
 export interface RankProcess {
   rank: number;
   child: ChildProcess;
+  /** The pipe to the rank's stdin, for a rank that reads the launcher's input. */
+  stdin: Writable | undefined;
   stdout: Readable;
   stderr: Readable;
   /** The launcher's end of the lifeline; it carries the rank's news bytes (LIFELINE_NEWS). */
@@ -81,16 +77,19 @@ export interface RankProcess {
 }
 
 /**
- * Spawn rank `rank`. It runs `process.execPath` as the leader of its own session and process
+ * Spawn rank `rank`. It runs the Node executable as the leader of its own session and process
  * group (`detached: true`), so {@link signalGroup} reaches its grandchildren too, and so a Ctrl-C
- * on the terminal reaches only the launcher, which decides what to forward. stdin is /dev/null:
- * a rank in a background process group must not read the terminal.
+ * on the terminal reaches only the launcher, which decides what to forward. A rank never reads the
+ * terminal (it is in a background process group): its stdin is a pipe from the launcher if it
+ * reads the launcher's input, else /dev/null. `cpus` is only recorded in its environment: the
+ * caller pins it (binding.ts, withAffinity).
  */
-export function spawnRank(job: JobContext, rank: number): RankProcess {
-  const child = spawn(process.execPath, rankArgv(job.options), {
+export function spawnRank(job: JobContext, rank: number, cpus?: readonly number[]): RankProcess {
+  const readsInput = job.options.stdinRanks.has(rank);
+  const child = spawn(job.options.execPath, rankArgv(job.options), {
     cwd: job.options.cwd,
-    env: rankEnv(job, rank),
-    stdio: ["ignore", "pipe", "pipe", "pipe"],
+    env: rankEnv(job, rank, cpus),
+    stdio: [readsInput ? "pipe" : "ignore", "pipe", "pipe", "pipe"],
     detached: true,
     windowsHide: true,
   });
@@ -100,7 +99,7 @@ export function spawnRank(job: JobContext, rank: number): RankProcess {
   // closed its end) are harmless.
   lifeline?.on("error", () => {});
   lifeline?.resume();
-  return { rank, child, stdout: child.stdout!, stderr: child.stderr!, lifeline };
+  return { rank, child, stdin: child.stdin ?? undefined, stdout: child.stdout!, stderr: child.stderr!, lifeline };
 }
 
 /** Send `signal` to the process group led by `pid`; returns false if the group is gone. */
