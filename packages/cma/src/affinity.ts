@@ -3,7 +3,7 @@
 // thread it creates inherits its creator's mask: that is how the launcher pins a whole rank,
 // Node's own worker threads included (see the launcher's binding.ts).
 import { constants as osConstants } from "node:os";
-import { OnecopyError } from "./errors.js";
+import { ErrorCode, OnecopyError } from "./errors.js";
 import { lastErrno, libc, libcError, type NativeFn } from "./libc.js";
 
 // The same names libc.ts tries: the handle it holds is private to it, and loading a library twice
@@ -67,12 +67,12 @@ function affinityError(syscall: string, tid: number, errno: number): OnecopyErro
 
 function requireCalls(): AffinityCalls {
   const c = bind();
-  if (!c) throw new OnecopyError("ERR_AFFINITY_UNSUPPORTED", `CPU affinity is unavailable: ${failure}`);
+  if (!c) throw new OnecopyError(ErrorCode.AFFINITY_UNSUPPORTED, `CPU affinity is unavailable: ${failure}`);
   return c;
 }
 
 function checkTid(tid: number): void {
-  if (!Number.isInteger(tid) || tid < 0) throw new OnecopyError("ERR_INVALID_ARG", `tid must be a non-negative integer, got ${tid}`);
+  if (!Number.isInteger(tid) || tid < 0) throw new OnecopyError(ErrorCode.INVALID_ARG, `tid must be a non-negative integer, got ${tid}`);
 }
 
 /**
@@ -103,11 +103,11 @@ export function getCpuAffinity(tid = 0): number[] {
  */
 export function setCpuAffinity(cpus: readonly number[], tid = 0): void {
   checkTid(tid);
-  if (!Array.isArray(cpus) || cpus.length === 0) throw new OnecopyError("ERR_INVALID_ARG", "setCpuAffinity needs at least one CPU");
+  if (!Array.isArray(cpus) || cpus.length === 0) throw new OnecopyError(ErrorCode.INVALID_ARG, "setCpuAffinity needs at least one CPU");
   let highest = 0;
   for (const cpu of cpus) {
     if (!Number.isInteger(cpu) || cpu < 0 || cpu > MAX_CPU) {
-      throw new OnecopyError("ERR_INVALID_ARG", `CPU numbers are integers 0 … ${MAX_CPU}, got ${cpu}`);
+      throw new OnecopyError(ErrorCode.INVALID_ARG, `CPU numbers are integers 0 … ${MAX_CPU}, got ${cpu}`);
     }
     highest = Math.max(highest, cpu);
   }
@@ -150,7 +150,7 @@ export function parseCpuList(list: string): number[] {
     const m = /^\s*(\d+)(?:\s*-\s*(\d+))?\s*$/.exec(part);
     const lo = m ? Number(m[1]) : NaN;
     const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
-    if (!m || hi < lo || hi > MAX_CPU) throw new OnecopyError("ERR_INVALID_ARG", `not a CPU list: '${list}'`);
+    if (!m || hi < lo || hi > MAX_CPU) throw new OnecopyError(ErrorCode.INVALID_ARG, `not a CPU list: '${list}'`);
     for (let c = lo; c <= hi; c++) out.add(c);
   }
   return [...out].sort((a, b) => a - b);

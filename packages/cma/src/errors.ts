@@ -76,6 +76,10 @@ export const ErrorCode = {
   NO_MEMORY: "ERR_NO_MEMORY",
   /** The peers disagree about a collective operation (type, length, op, root). */
   MISMATCH: "ERR_MISMATCH",
+  /** CPU binding (--bind-to) is not possible here. */
+  AFFINITY_UNSUPPORTED: "ERR_AFFINITY_UNSUPPORTED",
+  /** A .ts program was to run but tsx is not installed (it is an optional peer of onecopy). */
+  TSX_NOT_FOUND: "ERR_TSX_NOT_FOUND",
   /** A peer broke the wire protocol (an unexpected frame); its connection is dropped. */
   PROTOCOL: "ERR_PROTOCOL",
   /** A frame header longer than allowed (before the handshake: 4 KiB); the connection is dropped. */

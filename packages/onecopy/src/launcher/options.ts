@@ -3,7 +3,7 @@ import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { Readable } from "node:stream";
 
-import { OnecopyError, TRANSPORTS, parseByteCount, type TransportName } from "@onecopy/cma";
+import { ErrorCode, OnecopyError, TRANSPORTS, parseByteCount, type TransportName } from "@onecopy/cma";
 import { BIND_TARGETS, MAP_POLICIES, bindingUnavailable, type BindTo, type MapBy } from "./binding.js";
 import { parseOutputFilename, type OutputFiles } from "./output-files.js";
 import { resolveTsx } from "./tsx.js";
@@ -162,9 +162,9 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function duration(name: string, value: unknown, fallback: number | undefined, allowZero: boolean): number | undefined {
   if (value === undefined) return fallback;
-  if (typeof value !== "number") throw new TypeError(`${name} must be a number of milliseconds, got ${typeof value}`);
+  if (typeof value !== "number") throw new OnecopyError(ErrorCode.INVALID_ARG, `${name} must be a number of milliseconds, got ${typeof value}`);
   if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new RangeError(`${name} must be a ${allowZero ? "non-negative" : "positive"} finite number of milliseconds, got ${value}`);
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `${name} must be a ${allowZero ? "non-negative" : "positive"} finite number of milliseconds, got ${value}`);
   }
   return value;
 }
@@ -175,13 +175,13 @@ function duration(name: string, value: unknown, fallback: number | undefined, al
  *   Error with code `ENOENT` if the script does not exist or is not a file.
  */
 export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOptions {
-  if (options === null || typeof options !== "object") throw new TypeError("launch() needs an options object");
+  if (options === null || typeof options !== "object") throw new OnecopyError(ErrorCode.INVALID_ARG, "launch() needs an options object");
   const { np } = options;
-  if (typeof np !== "number") throw new TypeError(`np must be a number, got ${typeof np}`);
+  if (typeof np !== "number") throw new OnecopyError(ErrorCode.INVALID_ARG, `np must be a number, got ${typeof np}`);
   if (!Number.isInteger(np) || np < 1 || np > MAX_NP) {
-    throw new RangeError(`np must be an integer from 1 to ${MAX_NP}, got ${np}`);
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `np must be an integer from 1 to ${MAX_NP}, got ${np}`);
   }
-  if (typeof options.script !== "string" || options.script === "") throw new TypeError("script must be a non-empty string");
+  if (typeof options.script !== "string" || options.script === "") throw new OnecopyError(ErrorCode.INVALID_ARG, "script must be a non-empty string");
 
   const cwd = resolve(options.cwd ?? process.cwd());
   const script = resolve(cwd, options.script);
@@ -192,18 +192,16 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
     // reported below
   }
   if (!isFile) {
-    const err = new Error(`script not found: ${options.script}${script !== options.script ? ` (${script})` : ""}`);
-    (err as NodeJS.ErrnoException).code = "ENOENT";
-    throw err;
+    throw new OnecopyError(ErrorCode.ENOENT, `script not found: ${options.script}${script !== options.script ? ` (${script})` : ""}`);
   }
 
   const args = options.args ?? [];
-  if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) throw new TypeError("args must be an array of strings");
+  if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) throw new OnecopyError(ErrorCode.INVALID_ARG, "args must be an array of strings");
 
   const env: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(options.env ?? {})) {
-    if (!ENV_NAME.test(key)) throw new RangeError(`env: '${key}' is not a valid environment variable name`);
-    if (value !== undefined && typeof value !== "string") throw new TypeError(`env.${key} must be a string`);
+    if (!ENV_NAME.test(key)) throw new OnecopyError(ErrorCode.INVALID_ARG, `env: '${key}' is not a valid environment variable name`);
+    if (value !== undefined && typeof value !== "string") throw new OnecopyError(ErrorCode.INVALID_ARG, `env.${key} must be a string`);
     env[key] = value;
   }
 
@@ -211,31 +209,31 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
   if (typeof options.eagerLimit === "string") eagerLimit = parseByteCount(options.eagerLimit, "eagerLimit");
   else if (typeof options.eagerLimit === "number") {
     if (!Number.isSafeInteger(options.eagerLimit) || options.eagerLimit < 0) {
-      throw new RangeError(`eagerLimit must be a non-negative integer number of bytes, got ${options.eagerLimit}`);
+      throw new OnecopyError(ErrorCode.INVALID_ARG, `eagerLimit must be a non-negative integer number of bytes, got ${options.eagerLimit}`);
     }
     eagerLimit = options.eagerLimit;
-  } else if (options.eagerLimit !== undefined) throw new TypeError("eagerLimit must be a number or a string like '64KiB'");
+  } else if (options.eagerLimit !== undefined) throw new OnecopyError(ErrorCode.INVALID_ARG, "eagerLimit must be a number or a string like '64KiB'");
 
   const nodeArgs = options.nodeArgs ?? [];
-  if (!Array.isArray(nodeArgs) || nodeArgs.some((a) => typeof a !== "string")) throw new TypeError("nodeArgs must be an array of strings");
+  if (!Array.isArray(nodeArgs) || nodeArgs.some((a) => typeof a !== "string")) throw new OnecopyError(ErrorCode.INVALID_ARG, "nodeArgs must be an array of strings");
   const execPath = options.execPath === undefined ? process.execPath : checkExecutable(options.execPath, cwd);
 
   const bindTo = options.bindTo ?? (options.mapBy !== undefined ? "core" : "none");
   if (!(BIND_TARGETS as readonly string[]).includes(bindTo)) {
-    throw new RangeError(`bindTo must be one of ${BIND_TARGETS.join(", ")}, got '${String(bindTo)}'`);
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `bindTo must be one of ${BIND_TARGETS.join(", ")}, got '${String(bindTo)}'`);
   }
   const mapBy = options.mapBy ?? "core";
   if (!(MAP_POLICIES as readonly string[]).includes(mapBy)) {
-    throw new RangeError(`mapBy must be one of ${MAP_POLICIES.join(", ")}, got '${String(mapBy)}'`);
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `mapBy must be one of ${MAP_POLICIES.join(", ")}, got '${String(mapBy)}'`);
   }
   if (bindTo !== "none") {
     const why = bindingUnavailable();
-    if (why) throw new OnecopyError("ERR_AFFINITY_UNSUPPORTED", `cannot bind ranks to CPUs: ${why}`);
+    if (why) throw new OnecopyError(ErrorCode.AFFINITY_UNSUPPORTED, `cannot bind ranks to CPUs: ${why}`);
   }
 
   const tag = options.tagOutput;
   if (tag !== undefined && typeof tag !== "boolean" && !(TAG_FORMATS as readonly string[]).includes(tag)) {
-    throw new RangeError(`tagOutput must be a boolean or one of ${TAG_FORMATS.join(", ")}, got '${String(tag)}'`);
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `tagOutput must be a boolean or one of ${TAG_FORMATS.join(", ")}, got '${String(tag)}'`);
   }
 
   const { stdinRanks, input } = resolveStdin(options, np);
@@ -246,9 +244,9 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
 
   const transport = options.transport;
   if (transport !== undefined && !(TRANSPORTS as readonly string[]).includes(transport)) {
-    throw new RangeError(`transport must be one of ${TRANSPORTS.join(", ")}, got '${String(transport)}'`);
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `transport must be one of ${TRANSPORTS.join(", ")}, got '${String(transport)}'`);
   }
-  if (options.onOutput !== undefined && typeof options.onOutput !== "function") throw new TypeError("onOutput must be a function");
+  if (options.onOutput !== undefined && typeof options.onOutput !== "function") throw new OnecopyError(ErrorCode.INVALID_ARG, "onOutput must be a function");
 
   return {
     np,
@@ -283,13 +281,13 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
 
 /** The absolute path of an executable file. @throws OnecopyError `ENOENT` */
 function checkExecutable(given: unknown, cwd: string): string {
-  if (typeof given !== "string" || given === "") throw new TypeError("execPath must be a non-empty string");
+  if (typeof given !== "string" || given === "") throw new OnecopyError(ErrorCode.INVALID_ARG, "execPath must be a non-empty string");
   const path = resolve(cwd, given);
   try {
     if (!statSync(path).isFile()) throw new Error("not a file");
     accessSync(path, fsConstants.X_OK);
   } catch {
-    throw new OnecopyError("ENOENT", `node executable not found or not executable: ${given}`);
+    throw new OnecopyError(ErrorCode.ENOENT, `node executable not found or not executable: ${given}`);
   }
   return path;
 }
@@ -301,12 +299,12 @@ function resolveStdin(options: LaunchOptions, np: number): { stdinRanks: Readonl
   else if (typeof input === "string" || input instanceof Uint8Array) source = Readable.from([Buffer.from(input)]);
   else if (input instanceof Readable || (typeof input === "object" && input !== null && typeof (input as Readable).pipe === "function")) {
     source = input as Readable;
-  } else throw new TypeError("input must be a readable stream, a string or bytes");
+  } else throw new OnecopyError(ErrorCode.INVALID_ARG, "input must be a readable stream, a string or bytes");
   const which = options.stdin ?? (source ? 0 : "none");
   if (which === "none") return { stdinRanks: new Set(), input: undefined };
   if (which === "all") return { stdinRanks: new Set(Array.from({ length: np }, (_, r) => r)), input: source ?? process.stdin };
   if (typeof which !== "number" || !Number.isInteger(which) || which < 0 || which >= np) {
-    throw new RangeError(`stdin must be a rank from 0 to ${np - 1}, "all" or "none", got ${String(which)}`);
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `stdin must be a rank from 0 to ${np - 1}, "all" or "none", got ${String(which)}`);
   }
   return { stdinRanks: new Set([which]), input: source ?? process.stdin };
 }

@@ -2,7 +2,7 @@
 // so scripts that read `DIR/1/rank.0/stdout` keep working.
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { OnecopyError } from "@onecopy/cma";
+import { ErrorCode, OnecopyError } from "@onecopy/cma";
 
 /** Open MPI's job number in the path: onecopy runs one job per launcher, always number 1. */
 const JOB_NUMBER = "1";
@@ -22,7 +22,7 @@ export interface OutputFiles {
  * against `cwd`. @throws OnecopyError `ERR_INVALID_ARG`
  */
 export function parseOutputFilename(value: string, cwd: string): OutputFiles {
-  if (typeof value !== "string" || value === "") throw new OnecopyError("ERR_INVALID_ARG", "outputFilename must be a non-empty directory path");
+  if (typeof value !== "string" || value === "") throw new OnecopyError(ErrorCode.INVALID_ARG, "outputFilename must be a non-empty directory path");
   const colon = value.lastIndexOf(":");
   let dir = value;
   const out: OutputFiles = { dir: "", copy: true, jobLevel: true };
@@ -33,7 +33,7 @@ export function parseOutputFilename(value: string, cwd: string): OutputFiles {
       out.copy = !directives.includes("nocopy");
       out.jobLevel = !directives.includes("nojobid");
     } else if (!value.slice(colon + 1).includes("/")) {
-      throw new OnecopyError("ERR_INVALID_ARG", `unknown output-filename directive in '${value}' (known: nocopy, nojobid)`);
+      throw new OnecopyError(ErrorCode.INVALID_ARG, `unknown output-filename directive in '${value}' (known: nocopy, nojobid)`);
     }
   }
   out.dir = resolve(cwd, dir);

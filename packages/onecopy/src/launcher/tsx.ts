@@ -3,7 +3,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { OnecopyError } from "@onecopy/cma";
+import { ErrorCode, OnecopyError } from "@onecopy/cma";
 
 /** How to get tsx, for the error of a `.ts` app without it. */
 export const TSX_INSTALL_HINT = "npm install --save-dev tsx (pnpm add -D tsx, yarn add -D tsx)";
@@ -33,7 +33,7 @@ export function resolveTsx(script: string, cwd: string, shown: string = script):
     if (url) return url;
   }
   throw new OnecopyError(
-    "ERR_TSX_NOT_FOUND",
+    ErrorCode.TSX_NOT_FOUND,
     `${shown} is TypeScript, which onecopy runs through tsx, and tsx is not installed here: ` +
       `${TSX_INSTALL_HINT}; or compile it and run the .js`,
   );
