@@ -1,6 +1,5 @@
 // The point-to-point API of a communicator: MPI semantics over the engine.
 import { Packr } from "msgpackr";
-import { allocBuffer } from "@onecopy/cma";
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
 import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./buffers.js";
 import type { Engine } from "./engine.js";
@@ -8,7 +7,7 @@ import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
 import { Request, type Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
-import { announcesBlobs, decodeObject, encodeObject } from "./object-codec.js";
+import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
 
@@ -254,19 +253,8 @@ export class Communicator {
       this.checkOpen("sendObject");
       const d = this.worldDest(dest, "sendObject");
       const t = this.checkTag(tag, "sendObject", false);
-      const { bytes, blobs } = encodeObject(value, this.engine.tunables.eagerLimit + 1);
       if (d === PROC_NULL) return completed<void>(undefined);
-      const head = this.engine.isend(this.ctx, d, t, [bytes], bytes.byteLength);
-      if (blobs.length === 0) return head;
-      // Issued right after the skeleton, on a context of its own: the receiver takes it next.
-      const { views, bytes: n } = viewsOf(blobs, "sendObject");
-      const body = this.engine.isend(`${this.ctx}|o`, d, t, views, n);
-      const both = new Request<void>();
-      Promise.all([head.wait(), body.wait()]).then(
-        () => both.resolve(),
-        (e: Error) => both.reject(e),
-      );
-      return both;
+      return sendValue(this.engine, this.ctx, d, t, value);
     });
   }
 
@@ -280,25 +268,7 @@ export class Communicator {
       return this.engine.irecv(this.ctx, s, t, null, 0);
     });
     if (r.source === PROC_NULL) return { value: undefined as T, source: PROC_NULL, tag: r.tag };
-    let decoded: ReturnType<typeof decodeObject>;
-    try {
-      decoded = decodeObject(r.data!, (n) => (n >= 2 << 20 ? allocBuffer(n) : new ArrayBuffer(n)));
-    } catch (err) {
-      // The typed arrays it announces cannot be allocated (or the skeleton is not one): refuse
-      // the body too, with a receive of no room (ERR_TRUNCATE, FIN), so that the sender finishes.
-      if (announcesBlobs(r.data!)) await this.engine.irecv(`${this.ctx}|o`, r.source, r.tag, [], 0).wait().catch(() => {});
-      throw new MessagingError(
-        // An impossible size: the allocation itself (RangeError) or its argument check refused it.
-        err instanceof RangeError || (err as { code?: string }).code === ErrorCode.INVALID_ARG ? ErrorCode.NO_MEMORY : ErrorCode.PROTOCOL,
-        `recvObject: the object from rank ${this.localRank(r.source)} (tag ${r.tag}) cannot be decoded: ${(err as Error).message}; it was consumed`,
-        { rank: this.rank, peer: this.localRank(r.source), tag: r.tag, cause: err },
-      );
-    }
-    const { value, blobs } = decoded;
-    if (blobs.length) {
-      const { views, bytes } = viewsOf(blobs, "recvObject");
-      await this.engine.irecv(`${this.ctx}|o`, r.source, r.tag, views, bytes).wait();
-    }
+    const value = await receiveValue(this.engine, this.ctx, r, { rank: this.rank, peer: this.localRank(r.source) });
     return { value: value as T, source: this.localRank(r.source), tag: r.tag };
   }
 
