@@ -300,8 +300,8 @@ export class Engine implements ProtocolHost, LinkHandler {
     link.state = how;
     const r = link.rank;
     const err = (what: string) => this.errors.lost(r, what);
-    this.eager.peerGone(link, err);
-    this.rendezvous.peerGone(link, err);
+    this.eager.peerGone(link, err, how);
+    this.rendezvous.peerGone(link, err, how);
     this.contexts.peerGone(r, how, err);
     if (how === "lost" && !this.isClosed) for (const l of [...this.lossListeners]) l(r);
   }

@@ -90,8 +90,12 @@ export class EagerProtocol {
     for (const w of this.writing.values()) yield* w;
   }
 
-  /** `link`'s rank is gone: its unwritten sends fail. */
-  peerGone(link: PeerLink, err: (what: string) => Error): void {
+  /**
+   * `link`'s rank was lost: its unwritten sends fail. One that left (BYE) may still have read
+   * them all (its BYE can be read before our write callbacks run): they settle by their callbacks.
+   */
+  peerGone(link: PeerLink, err: (what: string) => Error, how: "left" | "lost"): void {
+    if (how === "left") return;
     const w = this.writing.get(link);
     if (!w) return;
     this.writing.delete(link);

@@ -24,6 +24,8 @@ interface PendingSend {
   views: readonly Uint8Array[];
   bytes: number;
   req: Request<void>;
+  /** The receiver asked for it (PULL): it settles when its last byte is out (socket) or in a cell (ring). */
+  streaming: boolean;
 }
 
 const PATH_WORDS: Record<MoverPath, string> = {
@@ -56,7 +58,7 @@ export class RendezvousProtocol {
   /** Announce a message; `withDescriptor` lets the receiver read our buffers directly. */
   send(link: PeerLink, ctx: string, tag: number, views: readonly Uint8Array[], bytes: number, req: Request<void>, withDescriptor: boolean): void {
     const id = this.nextId++;
-    this.sends.set(id, { link, views, bytes, req });
+    this.sends.set(id, { link, views, bytes, req, streaming: false });
     const f: Rts = { t: T.RTS, c: ctx, g: tag, n: bytes, i: id };
     if (withDescriptor) f.v = ioListOfViews(views, bytes);
     this.host.control(link, f);
@@ -84,6 +86,7 @@ export class RendezvousProtocol {
         else s.req.resolve();
       },
     };
+    s.streaming = true;
     this.movers[f.s === 1 ? "shm" : "socket"].serve(link, job);
   }
 
@@ -186,12 +189,17 @@ export class RendezvousProtocol {
     return n;
   }
 
-  /** `link`'s rank is gone: its sends and pulled receives fail, its ring is closed. */
-  peerGone(link: PeerLink, err: (what: string) => Error): void {
+  /**
+   * `link`'s rank is gone: its sends and pulled receives fail, its ring is closed. A peer that
+   * left (BYE) received all it was going to, so a send it pulled whose bytes are still going out
+   * is left to its own completion: the peer may well have read them all (its BYE can be read
+   * before our write callback runs); a ring it no longer drains fails it when the ring closes.
+   */
+  peerGone(link: PeerLink, err: (what: string) => Error, how: "left" | "lost"): void {
     const r = link.rank;
     this.shm.peerGone(link, err(`receive from rank ${r}`));
     for (const [id, s] of this.sends) {
-      if (s.link !== link) continue;
+      if (s.link !== link || (how === "left" && s.streaming)) continue;
       this.sends.delete(id);
       s.req.reject(err(`send to rank ${r}`));
     }
