@@ -5,7 +5,7 @@ import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./
 import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
-import { Request, type Status } from "./request.js";
+import { mapRequest, Request, Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
 import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
@@ -134,13 +134,7 @@ export class Communicator {
   }
 
   private status<T extends RecvResult>(inner: Request<T>): Request<Status> {
-    if (!this.localOf) return inner;
-    const out = new Request<Status>();
-    inner.wait().then(
-      (r) => out.resolve({ source: this.localRank(r.source), tag: r.tag, bytes: r.bytes }),
-      (e: Error) => out.reject(e),
-    );
-    return out;
+    return mapRequest(inner, (r) => new Status(this.localRank(r.source), r.tag, r.bytes));
   }
 
   // ---- point to point -------------------------------------------------------------------
@@ -179,20 +173,15 @@ export class Communicator {
     const s = this.worldSource(source, "irecv");
     const t = this.checkTag(tag, "irecv", true);
     const { pieces, bytes } = measure(data, "irecv data");
-    if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
+    if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
     if (!this.tinyPieces(pieces, bytes)) return this.status(this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes));
     // Receive contiguously, then scatter into the pieces.
     const staging = new Uint8Array(bytes);
     const inner = this.engine.irecv(this.ctx, s, t, [staging], bytes);
-    const out = new Request<Status>();
-    inner.wait().then(
-      (r) => {
-        unpackPieces(staging, r.bytes, data, "irecv data");
-        out.resolve({ source: this.localRank(r.source), tag: r.tag, bytes: r.bytes });
-      },
-      (e: Error) => out.reject(e),
-    );
-    return out;
+    return mapRequest(inner, (r) => {
+      unpackPieces(staging, r.bytes, data, "irecv data");
+      return new Status(this.localRank(r.source), r.tag, r.bytes);
+    });
   }
 
   /** Receive into `data`; resolves with `{ source, tag, bytes }`. */
@@ -221,14 +210,8 @@ export class Communicator {
       this.checkOpen("probe");
       const s = this.worldSource(source, "probe");
       const t = this.checkTag(tag, "probe", true);
-      if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
-      const inner = this.engine.probe(this.ctx, s, t);
-      const out = new Request<Status>();
-      inner.wait().then(
-        (m) => out.resolve({ source: this.localRank(m.src), tag: m.tag, bytes: m.bytes }),
-        (e: Error) => out.reject(e),
-      );
-      return out;
+      if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
+      return mapRequest(this.engine.probe(this.ctx, s, t), (m) => new Status(this.localRank(m.src), m.tag, m.bytes));
     });
   }
 
@@ -237,9 +220,9 @@ export class Communicator {
     this.checkOpen("iprobe");
     const s = this.worldSource(source, "iprobe");
     const t = this.checkTag(tag, "iprobe", true);
-    if (s === PROC_NULL) return { source: PROC_NULL, tag: ANY_TAG, bytes: 0 };
+    if (s === PROC_NULL) return new Status(PROC_NULL, ANY_TAG, 0);
     const m = this.engine.iprobe(this.ctx, s, t);
-    return m ? { source: this.localRank(m.src), tag: m.tag, bytes: m.bytes } : null;
+    return m ? new Status(this.localRank(m.src), m.tag, m.bytes) : null;
   }
 
   /**
