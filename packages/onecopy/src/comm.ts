@@ -2,6 +2,8 @@
 // @onecopy/collectives as methods.
 import * as coll from "@onecopy/collectives";
 import { Communicator } from "@onecopy/rendezvous";
+import * as objs from "@onecopy/rendezvous";
+import type { ObjectOp } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
 
 export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
@@ -118,6 +120,50 @@ export class Comm extends Communicator {
   /** Exclusive prefix reduction: rank i > 0 gets send(0) ⊕ … ⊕ send(i-1); rank 0's `recv` is left untouched. */
   exscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
     return this.run(() => coll.exscan(this.transport, send, recv, op));
+  }
+
+  // ---- collectives of values (mpi4py's lowercase bcast, gather, …) -----------------------
+  // Values travel as sendObject values do (large typed arrays inside them by single copy), on
+  // a context of their own. A rank whose local arguments are wrong fails with a coded error and
+  // tells the ranks waiting for it, which fail too (the failing rank's code) instead of hanging.
+
+  /** `root`'s `value` on every rank (mpi4py `bcast`); other ranks pass anything (e.g. undefined). */
+  bcastObject<T>(value: T | undefined, root: number): Promise<T> {
+    return objs.bcastObject(this, value, root);
+  }
+
+  /** Every rank's `value` in rank order at `root`; null on the other ranks (mpi4py `gather`). */
+  gatherObject<T>(value: T, root: number): Promise<T[] | null> {
+    return objs.gatherObject(this, value, root);
+  }
+
+  /** Every rank's `value` in rank order, on every rank (mpi4py `allgather`). */
+  allgatherObject<T>(value: T): Promise<T[]> {
+    return objs.allgatherObject(this, value);
+  }
+
+  /** Rank i gets `values[i]` of `root`, which passes one value per rank (ignored elsewhere; mpi4py `scatter`). */
+  scatterObject<T>(values: T[] | null | undefined, root: number): Promise<T> {
+    return objs.scatterObject(this, values, root);
+  }
+
+  /** Rank i's `values[j]` becomes element i of rank j's result (mpi4py `alltoall`). */
+  alltoallObject<T>(values: T[]): Promise<T[]> {
+    return objs.alltoallObject(this, values);
+  }
+
+  /**
+   * Every rank's value combined in rank order (v0 ⊕ v1 ⊕ … ⊕ vn-1) at `root`; null elsewhere
+   * (mpi4py `reduce`). `op` is a function `(a, b) => c` (need not commute), or "sum", "prod",
+   * "max", "min" for numbers and bigints.
+   */
+  reduceObject<T>(value: T, op: ObjectOp<T>, root: number): Promise<T | null> {
+    return objs.reduceObject(this, value, op, root);
+  }
+
+  /** Like {@link reduceObject}, with the result on every rank (mpi4py `allreduce`). */
+  allreduceObject<T>(value: T, op: ObjectOp<T>): Promise<T> {
+    return objs.allreduceObject(this, value, op);
   }
 
   /** Turn synchronous errors (a closed communicator) into rejections. */

@@ -36,6 +36,8 @@ export {
   Status,
   wtime,
   wtick,
+  OBJECT_OPS,
+  type ObjectOp,
   Communicator,
   TUNABLES,
   type Completed,

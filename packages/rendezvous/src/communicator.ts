@@ -97,7 +97,8 @@ export class Communicator {
     throw new MessagingError(code, message, { rank: this.rank });
   }
 
-  private checkOpen(what: string): void {
+  /** @internal Throws ERR_CLOSED once the communicator (or the world) is closed. */
+  checkOpen(what: string): void {
     if (this.closed || this.engine.closed) {
       this.fail(ErrorCode.CLOSED, `${what}: this communicator was closed with close(); create or use another one`);
     }
