@@ -10,6 +10,7 @@ import type { TransportStats } from "./stats.js";
 import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
+import { issendWorld } from "./synchronous.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -153,6 +154,26 @@ export class Communicator {
     if (d === PROC_NULL) return completed<void>(undefined);
     if (this.tinyPieces(pieces, bytes)) return this.engine.isend(this.ctx, d, t, [packPieces(data, bytes, "isend data")], bytes);
     return this.engine.isend(this.ctx, d, t, viewsOf(data, "isend data").views, bytes);
+  }
+
+  /**
+   * Start a synchronous-mode send (MPI_Issend): like {@link isend}, but the request completes
+   * only once the receiver has matched the message with a receive, whatever its size. Ordered
+   * with this rank's other sends to `dest` on this communicator as any send is.
+   */
+  issend(data: MessageData, dest: number, tag = 0): Request<void> {
+    this.checkOpen("issend");
+    const d = this.worldDest(dest, "issend");
+    const t = this.checkTag(tag, "issend", false);
+    const { pieces, bytes } = measure(data, "issend data");
+    if (d === PROC_NULL) return completed<void>(undefined);
+    const views = this.tinyPieces(pieces, bytes) ? [packPieces(data, bytes, "issend data")] : viewsOf(data, "issend data").views;
+    return issendWorld(this.engine, this.ctx, d, t, views, bytes);
+  }
+
+  /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. */
+  ssend(data: MessageData, dest: number, tag = 0): Promise<void> {
+    return this.call(() => this.issend(data, dest, tag));
   }
 
   /** Many small pieces travel packed (the kernel would pin a page per iovec): see path.ts. */
