@@ -1,7 +1,7 @@
 // The public communicator: point-to-point from @onecopy/rendezvous plus the collectives of
 // @onecopy/collectives as methods.
 import * as coll from "@onecopy/collectives";
-import { Communicator } from "@onecopy/rendezvous";
+import { Communicator, Request } from "@onecopy/rendezvous";
 import * as objs from "@onecopy/rendezvous";
 import type { ObjectOp } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
@@ -164,6 +164,101 @@ export class Comm extends Communicator {
   /** Like {@link reduceObject}, with the result on every rank (mpi4py `allreduce`). */
   allreduceObject<T>(value: T, op: ObjectOp<T>): Promise<T> {
     return objs.allreduceObject(this, value, op);
+  }
+
+  // ---- non-blocking collectives ----------------------------------------------------------
+  // Each starts at once and returns a Request (await it, or poll with test()). Collectives on
+  // one communicator match in call order, as in MPI: every rank must start them in the same
+  // order; several may be in flight at once. Buffers belong to the collective until it completes.
+
+  /** Non-blocking {@link barrier} (MPI_Ibarrier). */
+  ibarrier(): Request<void> {
+    return this.start(() => this.barrier());
+  }
+
+  /** Non-blocking {@link bcast} (MPI_Ibcast). */
+  ibcast(buf: CollBuffer, root: number): Request<void> {
+    return this.start(() => this.bcast(buf, root));
+  }
+
+  /** Non-blocking {@link reduce} (MPI_Ireduce). */
+  ireduce(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, op: ReduceOp, root: number): Request<void> {
+    return this.start(() => this.reduce(send, recv, op, root));
+  }
+
+  /** Non-blocking {@link allreduce} (MPI_Iallreduce). */
+  iallreduce(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.allreduce(send, recv, op));
+  }
+
+  /** Non-blocking {@link gather} (MPI_Igather). */
+  igather(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, root: number): Request<void> {
+    return this.start(() => this.gather(send, recv, root));
+  }
+
+  /** Non-blocking {@link gatherv} (MPI_Igatherv). */
+  igatherv(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, root: number): Request<void> {
+    return this.start(() => this.gatherv(send, recv, counts, displs, root));
+  }
+
+  /** Non-blocking {@link scatter} (MPI_Iscatter). */
+  iscatter(send: CollBuffer | null | undefined, recv: CollBuffer | InPlace, root: number): Request<void> {
+    return this.start(() => this.scatter(send, recv, root));
+  }
+
+  /** Non-blocking {@link scatterv} (MPI_Iscatterv). */
+  iscatterv(send: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, recv: CollBuffer | InPlace, root: number): Request<void> {
+    return this.start(() => this.scatterv(send, counts, displs, recv, root));
+  }
+
+  /** Non-blocking {@link allgather} (MPI_Iallgather). */
+  iallgather(send: CollBuffer | InPlace, recv: CollBuffer): Request<void> {
+    return this.start(() => this.allgather(send, recv));
+  }
+
+  /** Non-blocking {@link allgatherv} (MPI_Iallgatherv). */
+  iallgatherv(send: CollBuffer | InPlace, recv: CollBuffer, counts: Counts, displs: Counts): Request<void> {
+    return this.start(() => this.allgatherv(send, recv, counts, displs));
+  }
+
+  /** Non-blocking {@link alltoall} (MPI_Ialltoall). */
+  ialltoall(send: CollBuffer | InPlace, recv: CollBuffer): Request<void> {
+    return this.start(() => this.alltoall(send, recv));
+  }
+
+  /** Non-blocking {@link alltoallv} (MPI_Ialltoallv). */
+  ialltoallv(send: CollBuffer | InPlace, sendCounts: Counts | null | undefined, sendDispls: Counts | null | undefined, recv: CollBuffer, recvCounts: Counts, recvDispls: Counts): Request<void> {
+    return this.start(() => this.alltoallv(send, sendCounts, sendDispls, recv, recvCounts, recvDispls));
+  }
+
+  /** Non-blocking {@link reduceScatterBlock} (MPI_Ireduce_scatter_block). */
+  ireduceScatterBlock(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.reduceScatterBlock(send, recv, op));
+  }
+
+  /** Non-blocking {@link reduceScatter} (MPI_Ireduce_scatter). */
+  ireduceScatter(send: CollBuffer | InPlace, recv: CollBuffer, recvCounts: Counts, op: ReduceOp): Request<void> {
+    return this.start(() => this.reduceScatter(send, recv, recvCounts, op));
+  }
+
+  /** Non-blocking {@link scan} (MPI_Iscan). */
+  iscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.scan(send, recv, op));
+  }
+
+  /** Non-blocking {@link exscan} (MPI_Iexscan). */
+  iexscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.exscan(send, recv, op));
+  }
+
+  /** Start a collective now (it takes its tags synchronously, so call order is matching order) as a Request. */
+  private start(f: () => Promise<void>): Request<void> {
+    const req = new Request<void>();
+    f().then(
+      () => req.resolve(),
+      (e: Error) => req.reject(e),
+    );
+    return req;
   }
 
   /** Turn synchronous errors (a closed communicator) into rejections. */
