@@ -58,6 +58,8 @@ export const ErrorCode = {
   INVALID_BUFFER: "ERR_INVALID_BUFFER",
   /** Another argument is wrong (type, range). */
   INVALID_ARG: "ERR_INVALID_ARG",
+  /** status.count(type): the message's bytes are not a whole number of elements of that type (MPI_UNDEFINED). */
+  COUNT: "ERR_COUNT",
   /** An io list (a descriptor of remote or local memory) that is not [address, length, …] of non-negative integers. */
   INVALID_IOLIST: "ERR_INVALID_IOLIST",
   /** The message was longer than the receive buffer; nothing was written, the message is consumed. */

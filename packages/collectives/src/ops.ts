@@ -3,8 +3,13 @@
 import { ErrorCode, MessagingError } from "@onecopy/rendezvous";
 import { DTYPES, dtypeName, type AnyTyped } from "./datatypes.js";
 
-/** Built-in reduction operators. */
-export const BUILTIN_OPS = ["sum", "prod", "min", "max", "band", "bor", "bxor", "land", "lor", "lxor"] as const;
+/**
+ * Built-in reduction operators. `maxloc`/`minloc` (MPI_MAXLOC/MPI_MINLOC) work on buffers of
+ * interleaved (value, index) pairs, e.g. a Float64Array `[v0, i0, v1, i1, …]` or an Int32Array
+ * (MPI_2DOUBLE_PRECISION, MPI_2INT): each pair keeps the larger (smaller) value and its index;
+ * on equal values, the lower index.
+ */
+export const BUILTIN_OPS = ["sum", "prod", "min", "max", "band", "bor", "bxor", "land", "lor", "lxor", "maxloc", "minloc"] as const;
 export type BuiltinOp = (typeof BUILTIN_OPS)[number];
 
 /**
@@ -27,7 +32,7 @@ export const USER_OP = 255;
 export type Kernel = (a: AnyTyped, b: AnyTyped) => void;
 
 /** Expression for `x ⊕ y` per operator and element kind; null where the operator is invalid. */
-function expr(op: BuiltinOp, kind: "int" | "float" | "bigint", size: number): string | null {
+function expr(op: Exclude<BuiltinOp, PairOp>, kind: "int" | "float" | "bigint", size: number): string | null {
   const big = kind === "bigint";
   const z = big ? "0n" : "0";
   const one = big ? "1n" : "1";
@@ -64,6 +69,11 @@ export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"):
   let k = kernels.get(key);
   if (k) return k;
   const d = DTYPES[dtype]!;
+  if (op === "maxloc" || op === "minloc") {
+    k = pairKernel(op === "maxloc" ? ">" : "<");
+    kernels.set(key, k);
+    return k;
+  }
   const e = expr(op, d.kind, d.size);
   if (e === null) {
     throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: operator '${op}' is bitwise and not defined for ${dtypeName(dtype)} data; use an integer or BigInt typed array, or a function`);
@@ -72,6 +82,25 @@ export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"):
   k = new Function("a", "b", `"use strict"; const n = a.length; for (let i = 0; i < n; i++) { const x = a[i], y = b[i]; a[i] = ${e}; }`) as Kernel;
   kernels.set(key, k);
   return k;
+}
+
+/** The operators over (value, index) pairs. */
+export type PairOp = "maxloc" | "minloc";
+
+/** A pair kernel: keep the pair whose value wins by `cmp`; on a tie, the lower index. */
+function pairKernel(cmp: ">" | "<"): Kernel {
+  return new Function(
+    "a",
+    "b",
+    `"use strict"; const n = a.length; for (let i = 0; i < n; i += 2) { const x = a[i], y = b[i]; if (y ${cmp} x || (y === x && b[i + 1] < a[i + 1])) { a[i] = y; a[i + 1] = b[i + 1]; } }`,
+  ) as Kernel;
+}
+
+/** `maxloc`/`minloc` need whole (value, index) pairs: an even element count. */
+export function checkPairs(op: ResolvedOp, count: number, what: string): void {
+  if ((op.name === "maxloc" || op.name === "minloc") && count % 2 !== 0) {
+    throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: '${op.name}' combines (value, index) pairs; the buffer has ${count} elements, an odd number`);
+  }
 }
 
 /** A resolved operator: its wire code, whether it commutes, and its kernel for the data type. */

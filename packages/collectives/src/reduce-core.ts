@@ -43,9 +43,9 @@ export function slices(count: number, n: number, size: number): number[] {
   return lo;
 }
 
-/** Chunk size of a fused reduction over a slice of `bytes` (the same on every rank). */
+/** Chunk size of a fused reduction over a slice of `bytes` (the same on every rank); a multiple of 16 so that chunks hold whole (value, index) pairs. */
 export function chunkBytes(bytes: number): number {
-  return Math.max(8, Math.min(bytes, tuning.chunk - (tuning.chunk % 8)));
+  return Math.max(16, Math.min(bytes, tuning.chunk - (tuning.chunk % 16)));
 }
 
 /** Post the message receives of a job's fallback sources (before any peer waits on them). */

@@ -6,7 +6,7 @@ import type { CollectiveTransport } from "@onecopy/rendezvous";
 import { argError, dataOf, intList, IN_PLACE, type CollBuffer, type InPlace } from "./datatypes.js";
 import { exchange, KIND } from "./descriptors.js";
 import { finishDirect, serveRead, settleAll, shifted, takeTags } from "./moves.js";
-import { resolveOp, type ReduceOp } from "./ops.js";
+import { checkPairs, resolveOp, type ReduceOp } from "./ops.js";
 import { combineOrder, foldPayloads, reduceSlice, sourcesOf } from "./reduce-core.js";
 import { redAgree, redRecord, type RedArgs } from "./reduction.js";
 import { agreeList, prefix } from "./validate.js";
@@ -56,7 +56,10 @@ function args(what: string, send: CollBuffer | InPlace, recv: CollBuffer, op: un
   for (const x of c) sum += x;
   if (input.count !== sum) throw argError(what, `the ${inPlace ? "receive (in-place input)" : "send"} buffer has ${input.count} elements; it must hold the sum of the counts (${sum})`);
   if (!inPlace && out.count !== c[me]) throw argError(what, `the receive buffer has ${out.count} elements; it must have ${c[me]}`);
-  return { a: { input, out, inPlace, op: resolveOp(op, input.dtype, what) }, counts: c };
+  const rop = resolveOp(op, input.dtype, what);
+  // Every rank's block must hold whole pairs too (blocks are where the work is split).
+  for (const x of c) checkPairs(rop, x, `${what} recvCounts`);
+  return { a: { input, out, inPlace, op: rop }, counts: c };
 }
 
 /** Reduce `send` (n blocks of recv.length elements) with `op`; rank i gets block i in `recv`. */

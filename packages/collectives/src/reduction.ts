@@ -4,7 +4,7 @@ import type { CollectiveTransport } from "@onecopy/rendezvous";
 import { argError, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } from "./datatypes.js";
 import { F_IN_PLACE, type Contribution, type Rec } from "./descriptors.js";
 import { expose } from "./moves.js";
-import { resolveOp, type ResolvedOp } from "./ops.js";
+import { checkPairs, resolveOp, type ResolvedOp } from "./ops.js";
 import { tuning } from "./tuning.js";
 import { agree } from "./validate.js";
 
@@ -32,7 +32,9 @@ export function redArgs(what: string, send: CollBuffer | InPlace, recv: CollBuff
     const want = outCount(input.count);
     if (out.count !== want) throw argError(what, `the receive buffer has ${out.count} elements; it must have ${want}`);
   }
-  return { input, out, inPlace, op: resolveOp(op, input.dtype, what) };
+  const rop = resolveOp(op, input.dtype, what);
+  checkPairs(rop, input.count, what);
+  return { input, out, inPlace, op: rop };
 }
 
 /** The record of a reduction: type, count, operator; the input's address; inline data when small. */

@@ -1,7 +1,7 @@
 // Reduction kernels, element types and slicing, in process (no ranks needed).
 import { describe, expect, it } from "vitest";
 import { DTYPES, dataOf, IN_PLACE } from "../src/datatypes.js";
-import { BUILTIN_OPS, builtinKernel, resolveOp, USER_OP } from "../src/ops.js";
+import { BUILTIN_OPS, builtinKernel, checkPairs, resolveOp, USER_OP } from "../src/ops.js";
 import { slices } from "../src/reduce-core.js";
 import { fold, makeData, firstDiff, isFloat } from "../../../test/collectives/fixtures/reference.js";
 
@@ -9,6 +9,7 @@ describe("reduction kernels", () => {
   for (let d = 0; d < DTYPES.length; d++) {
     const C = DTYPES[d]!.ctor;
     for (const op of BUILTIN_OPS) {
+      if (op === "maxloc" || op === "minloc") continue; // pair operators: below
       const bitwise = op === "band" || op === "bor" || op === "bxor";
       if (isFloat(C as never) && bitwise) {
         it(`${op} on ${C.name} is refused with ERR_INVALID_ARG`, () => {
@@ -27,6 +28,30 @@ describe("reduction kernels", () => {
       });
     }
   }
+  for (const d of [5, 8, 7, 9]) {
+    const C = DTYPES[d]!.ctor as unknown as new (xs: number[]) => ArrayLike<number>;
+    const conv = DTYPES[d]!.kind === "bigint" ? (xs: number[]) => new (C as never as BigInt64ArrayConstructor)(xs.map(BigInt)) : (xs: number[]) => new C(xs);
+    it(`maxloc/minloc on ${DTYPES[d]!.name} keep the winning (value, index) pair, ties to the lower index`, () => {
+      const a = conv([1, 4, 5, 2, 3, 9, 7, 0]);
+      const b = conv([2, 1, 5, 1, 3, 8, 6, 3]);
+      const max = (a as Int32Array).slice();
+      builtinKernel("maxloc", d)(max as never, b as never);
+      expect(Array.from(max as Int32Array, Number)).toEqual([2, 1, 5, 1, 3, 8, 7, 0]);
+      const min = (a as Int32Array).slice();
+      builtinKernel("minloc", d)(min as never, b as never);
+      expect(Array.from(min as Int32Array, Number)).toEqual([1, 4, 5, 1, 3, 8, 6, 3]);
+      // Commutative: combining the other way round gives the same pairs.
+      const rev = (b as Int32Array).slice();
+      builtinKernel("maxloc", d)(rev as never, a as never);
+      expect(Array.from(rev as Int32Array, Number)).toEqual(Array.from(max as Int32Array, Number));
+    });
+  }
+  it("maxloc/minloc refuse an odd element count", () => {
+    const op = resolveOp("maxloc", 8, "allreduce");
+    expect(() => checkPairs(op, 3, "allreduce")).toThrow(expect.objectContaining({ code: "ERR_INVALID_ARG" }));
+    expect(() => checkPairs(op, 4, "allreduce")).not.toThrow();
+    expect(() => checkPairs(resolveOp("sum", 8, "x"), 3, "x")).not.toThrow();
+  });
   it("32-bit products wrap exactly (no double rounding)", () => {
     const a = new Uint32Array([0xffffffff, 123456789]);
     builtinKernel("prod", 6)(a, new Uint32Array([0xfffffffe, 987654321]));

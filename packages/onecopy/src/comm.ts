@@ -1,7 +1,9 @@
 // The public communicator: point-to-point from @onecopy/rendezvous plus the collectives of
 // @onecopy/collectives as methods.
 import * as coll from "@onecopy/collectives";
-import { Communicator } from "@onecopy/rendezvous";
+import { Communicator, Request } from "@onecopy/rendezvous";
+import * as objs from "@onecopy/rendezvous";
+import type { ObjectOp } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
 
 export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
@@ -118,6 +120,145 @@ export class Comm extends Communicator {
   /** Exclusive prefix reduction: rank i > 0 gets send(0) ⊕ … ⊕ send(i-1); rank 0's `recv` is left untouched. */
   exscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
     return this.run(() => coll.exscan(this.transport, send, recv, op));
+  }
+
+  // ---- collectives of values (mpi4py's lowercase bcast, gather, …) -----------------------
+  // Values travel as sendObject values do (large typed arrays inside them by single copy), on
+  // a context of their own. A rank whose local arguments are wrong fails with a coded error and
+  // tells the ranks waiting for it, which fail too (the failing rank's code) instead of hanging.
+
+  /** `root`'s `value` on every rank (mpi4py `bcast`); other ranks pass anything (e.g. undefined). */
+  bcastObject<T>(value: T | undefined, root: number): Promise<T> {
+    return objs.bcastObject(this, value, root);
+  }
+
+  /** Every rank's `value` in rank order at `root`; null on the other ranks (mpi4py `gather`). */
+  gatherObject<T>(value: T, root: number): Promise<T[] | null> {
+    return objs.gatherObject(this, value, root);
+  }
+
+  /** Every rank's `value` in rank order, on every rank (mpi4py `allgather`). */
+  allgatherObject<T>(value: T): Promise<T[]> {
+    return objs.allgatherObject(this, value);
+  }
+
+  /** Rank i gets `values[i]` of `root`, which passes one value per rank (ignored elsewhere; mpi4py `scatter`). */
+  scatterObject<T>(values: T[] | null | undefined, root: number): Promise<T> {
+    return objs.scatterObject(this, values, root);
+  }
+
+  /** Rank i's `values[j]` becomes element i of rank j's result (mpi4py `alltoall`). */
+  alltoallObject<T>(values: T[]): Promise<T[]> {
+    return objs.alltoallObject(this, values);
+  }
+
+  /**
+   * Every rank's value combined in rank order (v0 ⊕ v1 ⊕ … ⊕ vn-1) at `root`; null elsewhere
+   * (mpi4py `reduce`). `op` is a function `(a, b) => c` (need not commute), or "sum", "prod",
+   * "max", "min" for numbers and bigints.
+   */
+  reduceObject<T>(value: T, op: ObjectOp<T>, root: number): Promise<T | null> {
+    return objs.reduceObject(this, value, op, root);
+  }
+
+  /** Like {@link reduceObject}, with the result on every rank (mpi4py `allreduce`). */
+  allreduceObject<T>(value: T, op: ObjectOp<T>): Promise<T> {
+    return objs.allreduceObject(this, value, op);
+  }
+
+  // ---- non-blocking collectives ----------------------------------------------------------
+  // Each starts at once and returns a Request (await it, or poll with test()). Collectives on
+  // one communicator match in call order, as in MPI: every rank must start them in the same
+  // order; several may be in flight at once. Buffers belong to the collective until it completes.
+
+  /** Non-blocking {@link barrier} (MPI_Ibarrier). */
+  ibarrier(): Request<void> {
+    return this.start(() => this.barrier());
+  }
+
+  /** Non-blocking {@link bcast} (MPI_Ibcast). */
+  ibcast(buf: CollBuffer, root: number): Request<void> {
+    return this.start(() => this.bcast(buf, root));
+  }
+
+  /** Non-blocking {@link reduce} (MPI_Ireduce). */
+  ireduce(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, op: ReduceOp, root: number): Request<void> {
+    return this.start(() => this.reduce(send, recv, op, root));
+  }
+
+  /** Non-blocking {@link allreduce} (MPI_Iallreduce). */
+  iallreduce(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.allreduce(send, recv, op));
+  }
+
+  /** Non-blocking {@link gather} (MPI_Igather). */
+  igather(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, root: number): Request<void> {
+    return this.start(() => this.gather(send, recv, root));
+  }
+
+  /** Non-blocking {@link gatherv} (MPI_Igatherv). */
+  igatherv(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, root: number): Request<void> {
+    return this.start(() => this.gatherv(send, recv, counts, displs, root));
+  }
+
+  /** Non-blocking {@link scatter} (MPI_Iscatter). */
+  iscatter(send: CollBuffer | null | undefined, recv: CollBuffer | InPlace, root: number): Request<void> {
+    return this.start(() => this.scatter(send, recv, root));
+  }
+
+  /** Non-blocking {@link scatterv} (MPI_Iscatterv). */
+  iscatterv(send: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, recv: CollBuffer | InPlace, root: number): Request<void> {
+    return this.start(() => this.scatterv(send, counts, displs, recv, root));
+  }
+
+  /** Non-blocking {@link allgather} (MPI_Iallgather). */
+  iallgather(send: CollBuffer | InPlace, recv: CollBuffer): Request<void> {
+    return this.start(() => this.allgather(send, recv));
+  }
+
+  /** Non-blocking {@link allgatherv} (MPI_Iallgatherv). */
+  iallgatherv(send: CollBuffer | InPlace, recv: CollBuffer, counts: Counts, displs: Counts): Request<void> {
+    return this.start(() => this.allgatherv(send, recv, counts, displs));
+  }
+
+  /** Non-blocking {@link alltoall} (MPI_Ialltoall). */
+  ialltoall(send: CollBuffer | InPlace, recv: CollBuffer): Request<void> {
+    return this.start(() => this.alltoall(send, recv));
+  }
+
+  /** Non-blocking {@link alltoallv} (MPI_Ialltoallv). */
+  ialltoallv(send: CollBuffer | InPlace, sendCounts: Counts | null | undefined, sendDispls: Counts | null | undefined, recv: CollBuffer, recvCounts: Counts, recvDispls: Counts): Request<void> {
+    return this.start(() => this.alltoallv(send, sendCounts, sendDispls, recv, recvCounts, recvDispls));
+  }
+
+  /** Non-blocking {@link reduceScatterBlock} (MPI_Ireduce_scatter_block). */
+  ireduceScatterBlock(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.reduceScatterBlock(send, recv, op));
+  }
+
+  /** Non-blocking {@link reduceScatter} (MPI_Ireduce_scatter). */
+  ireduceScatter(send: CollBuffer | InPlace, recv: CollBuffer, recvCounts: Counts, op: ReduceOp): Request<void> {
+    return this.start(() => this.reduceScatter(send, recv, recvCounts, op));
+  }
+
+  /** Non-blocking {@link scan} (MPI_Iscan). */
+  iscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.scan(send, recv, op));
+  }
+
+  /** Non-blocking {@link exscan} (MPI_Iexscan). */
+  iexscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Request<void> {
+    return this.start(() => this.exscan(send, recv, op));
+  }
+
+  /** Start a collective now (it takes its tags synchronously, so call order is matching order) as a Request. */
+  private start(f: () => Promise<void>): Request<void> {
+    const req = new Request<void>();
+    f().then(
+      () => req.resolve(),
+      (e: Error) => req.reject(e),
+    );
+    return req;
   }
 
   /** Turn synchronous errors (a closed communicator) into rejections. */

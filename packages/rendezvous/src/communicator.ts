@@ -5,11 +5,12 @@ import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./
 import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
-import { Request, type Status } from "./request.js";
+import { mapRequest, Request, Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
 import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
+import { issendWorld } from "./synchronous.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -97,7 +98,8 @@ export class Communicator {
     throw new MessagingError(code, message, { rank: this.rank });
   }
 
-  private checkOpen(what: string): void {
+  /** @internal Throws ERR_CLOSED once the communicator (or the world) is closed. */
+  checkOpen(what: string): void {
     if (this.closed || this.engine.closed) {
       this.fail(ErrorCode.CLOSED, `${what}: this communicator was closed with close(); create or use another one`);
     }
@@ -134,13 +136,7 @@ export class Communicator {
   }
 
   private status<T extends RecvResult>(inner: Request<T>): Request<Status> {
-    if (!this.localOf) return inner;
-    const out = new Request<Status>();
-    inner.wait().then(
-      (r) => out.resolve({ source: this.localRank(r.source), tag: r.tag, bytes: r.bytes }),
-      (e: Error) => out.reject(e),
-    );
-    return out;
+    return mapRequest(inner, (r) => new Status(this.localRank(r.source), r.tag, r.bytes));
   }
 
   // ---- point to point -------------------------------------------------------------------
@@ -158,6 +154,26 @@ export class Communicator {
     if (d === PROC_NULL) return completed<void>(undefined);
     if (this.tinyPieces(pieces, bytes)) return this.engine.isend(this.ctx, d, t, [packPieces(data, bytes, "isend data")], bytes);
     return this.engine.isend(this.ctx, d, t, viewsOf(data, "isend data").views, bytes);
+  }
+
+  /**
+   * Start a synchronous-mode send (MPI_Issend): like {@link isend}, but the request completes
+   * only once the receiver has matched the message with a receive, whatever its size. Ordered
+   * with this rank's other sends to `dest` on this communicator as any send is.
+   */
+  issend(data: MessageData, dest: number, tag = 0): Request<void> {
+    this.checkOpen("issend");
+    const d = this.worldDest(dest, "issend");
+    const t = this.checkTag(tag, "issend", false);
+    const { pieces, bytes } = measure(data, "issend data");
+    if (d === PROC_NULL) return completed<void>(undefined);
+    const views = this.tinyPieces(pieces, bytes) ? [packPieces(data, bytes, "issend data")] : viewsOf(data, "issend data").views;
+    return issendWorld(this.engine, this.ctx, d, t, views, bytes);
+  }
+
+  /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. */
+  ssend(data: MessageData, dest: number, tag = 0): Promise<void> {
+    return this.call(() => this.issend(data, dest, tag));
   }
 
   /** Many small pieces travel packed (the kernel would pin a page per iovec): see path.ts. */
@@ -179,20 +195,15 @@ export class Communicator {
     const s = this.worldSource(source, "irecv");
     const t = this.checkTag(tag, "irecv", true);
     const { pieces, bytes } = measure(data, "irecv data");
-    if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
+    if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
     if (!this.tinyPieces(pieces, bytes)) return this.status(this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes));
     // Receive contiguously, then scatter into the pieces.
     const staging = new Uint8Array(bytes);
     const inner = this.engine.irecv(this.ctx, s, t, [staging], bytes);
-    const out = new Request<Status>();
-    inner.wait().then(
-      (r) => {
-        unpackPieces(staging, r.bytes, data, "irecv data");
-        out.resolve({ source: this.localRank(r.source), tag: r.tag, bytes: r.bytes });
-      },
-      (e: Error) => out.reject(e),
-    );
-    return out;
+    return mapRequest(inner, (r) => {
+      unpackPieces(staging, r.bytes, data, "irecv data");
+      return new Status(this.localRank(r.source), r.tag, r.bytes);
+    });
   }
 
   /** Receive into `data`; resolves with `{ source, tag, bytes }`. */
@@ -221,14 +232,8 @@ export class Communicator {
       this.checkOpen("probe");
       const s = this.worldSource(source, "probe");
       const t = this.checkTag(tag, "probe", true);
-      if (s === PROC_NULL) return completed<Status>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
-      const inner = this.engine.probe(this.ctx, s, t);
-      const out = new Request<Status>();
-      inner.wait().then(
-        (m) => out.resolve({ source: this.localRank(m.src), tag: m.tag, bytes: m.bytes }),
-        (e: Error) => out.reject(e),
-      );
-      return out;
+      if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
+      return mapRequest(this.engine.probe(this.ctx, s, t), (m) => new Status(this.localRank(m.src), m.tag, m.bytes));
     });
   }
 
@@ -237,9 +242,9 @@ export class Communicator {
     this.checkOpen("iprobe");
     const s = this.worldSource(source, "iprobe");
     const t = this.checkTag(tag, "iprobe", true);
-    if (s === PROC_NULL) return { source: PROC_NULL, tag: ANY_TAG, bytes: 0 };
+    if (s === PROC_NULL) return new Status(PROC_NULL, ANY_TAG, 0);
     const m = this.engine.iprobe(this.ctx, s, t);
-    return m ? { source: this.localRank(m.src), tag: m.tag, bytes: m.bytes } : null;
+    return m ? new Status(this.localRank(m.src), m.tag, m.bytes) : null;
   }
 
   /**

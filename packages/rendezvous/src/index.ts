@@ -8,7 +8,8 @@
 export { ENV } from "./env.js";
 export { ANY_SOURCE, ANY_TAG, TAG_UB, PROC_NULL } from "./constants.js";
 export { ErrorCode, MessagingError, OnecopyError, type ErrorCodeValue } from "./errors.js";
-export { Request, waitAll, type Status } from "./request.js";
+export { Request, waitAll, waitAny, testAny, waitSome, testSome, testAll, UNDEFINED, Status, type Completed, type ElementType } from "./request.js";
+export { wtime, wtick } from "./time.js";
 export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
@@ -22,3 +23,4 @@ export type { Engine } from "./engine.js";
 export type { RecvResult } from "./matching.js";
 export type { CollectiveTransport } from "./transport.js";
 export type { Descriptor } from "./frames.js";
+export { bcastObject, gatherObject, allgatherObject, scatterObject, alltoallObject, reduceObject, allreduceObject, OBJECT_OPS, type ObjectOp } from "./object-collectives.js";

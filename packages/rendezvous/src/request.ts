@@ -2,13 +2,38 @@
 // The promise is created only when someone awaits, so an un-awaited request that fails does
 // not become an unhandled rejection (as with MPI, its error surfaces at test()/wait()).
 
-/** Result of a completed receive. */
-export interface Status {
-  /** Rank (in the receiving communicator) that sent the message. */
-  source: number;
-  tag: number;
-  /** Bytes received. */
-  bytes: number;
+import { ErrorCode, MessagingError } from "./errors.js";
+
+/** A typed-array class (Float64Array, Int32Array, …) or anything with BYTES_PER_ELEMENT. */
+export interface ElementType {
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name?: string;
+}
+
+/** Result of a completed receive or probe. */
+export class Status {
+  constructor(
+    /** Rank (in the receiving communicator) that sent the message. */
+    readonly source: number,
+    readonly tag: number,
+    /** Bytes received (or, for a probe, announced). */
+    readonly bytes: number,
+  ) {}
+
+  /**
+   * Elements of `type` the message holds (MPI_Get_count), e.g. `status.count(Float64Array)`.
+   * Throws `ERR_COUNT` when the bytes are not a whole number of elements.
+   */
+  count(type: ElementType): number {
+    const size = (type as { BYTES_PER_ELEMENT?: unknown } | null)?.BYTES_PER_ELEMENT;
+    if (typeof size !== "number" || !Number.isInteger(size) || size <= 0) {
+      throw new MessagingError(ErrorCode.INVALID_ARG, `status.count: pass a typed-array class such as Float64Array (something with a positive BYTES_PER_ELEMENT)`);
+    }
+    if (this.bytes % size !== 0) {
+      throw new MessagingError(ErrorCode.COUNT, `status.count: ${this.bytes} bytes are not a whole number of ${type.name ?? `${size}-byte`} elements (${size} bytes each)`, { actual: this.bytes });
+    }
+    return this.bytes / size;
+  }
 }
 
 type Settle<T> = { ok: true; value: T } | { ok: false; error: Error };
@@ -40,6 +65,17 @@ export class Request<T = void> implements PromiseLike<T> {
   /** Whether the operation has finished, successfully or not. */
   get done(): boolean {
     return this.outcome !== null;
+  }
+
+  /** @internal Whether it settled successfully (false while pending). */
+  get succeeded(): boolean {
+    return this.outcome?.ok === true;
+  }
+
+  /** @internal Call `cb` once it has settled (at once if it has), without making a promise. */
+  whenSettled(cb: () => void): void {
+    if (this.outcome) cb();
+    else this.waiters.push(() => cb());
   }
 
   /** A promise of the result. */
@@ -86,4 +122,125 @@ export async function waitAll<T>(reqs: Iterable<Request<T> | PromiseLike<T>>): P
   const failed = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+// ---- request sets (MPI_Waitany, MPI_Testany, MPI_Waitsome, MPI_Testall) ----------------------
+//
+// A request whose outcome one of these functions reported (its value, or its error) is replaced
+// by `null` in the caller's array — MPI_REQUEST_NULL, as mpi4py does — so later calls on the
+// same array never report it again. `null` entries are skipped. testAll reports no values and
+// leaves the array as it is (read each value with `await req` or `req.result`).
+
+/** A request's position in the array it was given in, and its result. */
+export interface Completed<T> {
+  index: number;
+  value: T;
+}
+
+/** Index returned by {@link waitAny} when the array holds no active request (MPI_UNDEFINED). */
+export const UNDEFINED = -1;
+
+type Slot<T> = Request<T> | null | undefined;
+
+function checkArray(reqs: unknown, what: string): void {
+  if (!Array.isArray(reqs)) throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: expected an array of requests (null entries allowed), got ${reqs === null ? "null" : typeof reqs}`);
+  for (let i = 0; i < reqs.length; i++) {
+    const r = reqs[i] as unknown;
+    if (r !== null && r !== undefined && !(r instanceof Request)) throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: entry ${i} is not a Request (nor null)`);
+  }
+}
+
+/** Take the outcome of done request `i` out of the array: its value, or throw its error. */
+function report<T>(reqs: Array<Slot<T>>, i: number): Completed<T> {
+  const r = reqs[i]!;
+  reqs[i] = null;
+  r.test(); // throws the operation's error
+  return { index: i, value: r.result as T };
+}
+
+function firstDone<T>(reqs: ReadonlyArray<Slot<T>>): number {
+  for (let i = 0; i < reqs.length; i++) if (reqs[i]?.done) return i;
+  return UNDEFINED;
+}
+
+/** Resolve once any active request of `reqs` has settled. */
+function anySettled<T>(reqs: ReadonlyArray<Slot<T>>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    for (const r of reqs) r?.whenSettled(resolve);
+  });
+}
+
+/**
+ * Wait until one of `reqs` completes and report it (MPI_Waitany): the lowest index among those
+ * done. Its slot becomes `null`. Rejects with the request's error if it failed (its slot is
+ * cleared too). With no active request it resolves at once with `index` {@link UNDEFINED}.
+ */
+export async function waitAny<T>(reqs: Array<Request<T> | null>): Promise<Completed<T>> {
+  checkArray(reqs, "waitAny");
+  if (!reqs.some((r) => r)) return { index: UNDEFINED, value: undefined as T };
+  let i = firstDone(reqs);
+  if (i === UNDEFINED) {
+    await anySettled(reqs);
+    i = firstDone(reqs);
+  }
+  return report(reqs, i);
+}
+
+/** The first (lowest-index) completed request of `reqs`, reported and cleared, or null if none is done (MPI_Testany). Throws a failed one's error. */
+export function testAny<T>(reqs: Array<Request<T> | null>): Completed<T> | null {
+  checkArray(reqs, "testAny");
+  const i = firstDone(reqs);
+  return i === UNDEFINED ? null : report(reqs, i);
+}
+
+/**
+ * Wait until at least one of `reqs` completes, then report every one that is done, in index
+ * order (MPI_Waitsome); their slots become `null`. If one of them failed, rejects with the
+ * first failure's error and clears only that one (the others are reported by the next call).
+ * With no active request it resolves with an empty array.
+ */
+export async function waitSome<T>(reqs: Array<Request<T> | null>): Promise<Array<Completed<T>>> {
+  checkArray(reqs, "waitSome");
+  if (!reqs.some((r) => r)) return [];
+  if (firstDone(reqs) === UNDEFINED) await anySettled(reqs);
+  return reportDone(reqs);
+}
+
+/** Like {@link waitSome} without waiting: what is done now (possibly nothing). */
+export function testSome<T>(reqs: Array<Request<T> | null>): Array<Completed<T>> {
+  checkArray(reqs, "testSome");
+  return reportDone(reqs);
+}
+
+function reportDone<T>(reqs: Array<Slot<T>>): Array<Completed<T>> {
+  const failed = reqs.findIndex((r) => r?.done && !r.succeeded);
+  if (failed >= 0) report(reqs, failed); // throws
+  const out: Array<Completed<T>> = [];
+  for (let i = 0; i < reqs.length; i++) if (reqs[i]?.done) out.push(report(reqs, i));
+  return out;
+}
+
+/**
+ * True when every active request of `reqs` has completed (MPI_Testall); throws the error of the
+ * first that failed. Reports no values and leaves the array unchanged.
+ */
+export function testAll(reqs: ReadonlyArray<Request<unknown> | null>): boolean {
+  checkArray(reqs, "testAll");
+  let all = true;
+  for (const r of reqs) if (r && !r.test()) all = false;
+  return all;
+}
+
+/** @internal A request settling as `inner` does, with its value mapped by `f` (no promise made). */
+export function mapRequest<A, B>(inner: Request<A>, f: (a: A) => B): Request<B> {
+  const out = new Request<B>();
+  inner.whenSettled(() => {
+    try {
+      inner.test();
+      out.resolve(f(inner.result as A));
+    } catch (e) {
+      out.reject(e as Error);
+    }
+  });
+  return out;
 }
