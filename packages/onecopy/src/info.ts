@@ -83,6 +83,7 @@ export function infoText(): string {
     `  Yama ptrace_scope:   ${scope === null ? "not present" : scope}`,
     `  user namespace:      ${userNamespaceOf() ?? "unknown"}`,
     `  transparent huge pages: ${transparentHugePages() ?? "not present"} (allocBuffer asks for them with madvise)`,
+    `  ordinary buffers:    ${/(^|:)glibc\.malloc\.hugetlb=1/.test(process.env.GLIBC_TUNABLES ?? "") ? "on huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, as onecopy run sets it)" : "on 4 KiB pages in this process (onecopy run puts ranks' large allocations on huge pages: ONECOPY_THP)"}`,
     "",
     "Transport",
     `  ONECOPY_TRANSPORT:   ${readTransport()} (cma: single copy where the pair allows it; shm: shared-memory double copy; socket: bytes over the socket)`,

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
-import { ENV } from "@onecopy/rendezvous";
+import { ENV, readKnob } from "@onecopy/rendezvous";
 import { bindingLabel } from "./binding.js";
 import { LAUNCHER_ENV, LIFELINE_FD } from "./env.js";
 import type { ResolvedLaunchOptions } from "./options.js";
@@ -39,6 +39,8 @@ export function rankEnv(job: JobContext, rank: number, cpus?: readonly number[])
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
+  // Large ordinary buffers on transparent huge pages: see the ONECOPY_THP knob.
+  if (readKnob("thp", env)) env.GLIBC_TUNABLES = withHugeMalloc(env.GLIBC_TUNABLES);
   env[ENV.rank] = String(rank);
   env[ENV.size] = String(options.np);
   env[ENV.jobDir] = job.jobDir;
@@ -52,6 +54,12 @@ export function rankEnv(job: JobContext, rank: number, cpus?: readonly number[])
   if (cpus) env[LAUNCHER_ENV.binding] = bindingLabel(options.bindTo, cpus);
   else delete env[LAUNCHER_ENV.binding]; // not bound by this launcher, even if the launcher itself was
   return env;
+}
+
+/** `tunables` (a GLIBC_TUNABLES value) with glibc.malloc.hugetlb=1 added, unless it sets hugetlb itself. */
+export function withHugeMalloc(tunables: string | undefined): string {
+  if (!tunables) return "glibc.malloc.hugetlb=1";
+  return /(^|:)glibc\.malloc\.hugetlb=/.test(tunables) ? tunables : `${tunables}:glibc.malloc.hugetlb=1`;
 }
 
 /**
