@@ -47,6 +47,8 @@ export {
   type TransportStats,
   type PathStats,
   type InitOptions,
+  AbortError,
+  type WaitOptions,
 } from "@onecopy/rendezvous";
 export { allocBuffer, bufferBacking, cmaAvailability, CmaError } from "@onecopy/cma";
 

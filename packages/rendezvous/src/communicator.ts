@@ -11,6 +11,8 @@ import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
 import { issendWorld } from "./synchronous.js";
+import { checkWaitOptions, type WaitOptions } from "./wait-options.js";
+import { withdrawable, withdrawableProbe } from "./withdraw.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -171,9 +173,9 @@ export class Communicator {
     return issendWorld(this.engine, this.ctx, d, t, views, bytes);
   }
 
-  /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. */
-  ssend(data: MessageData, dest: number, tag = 0): Promise<void> {
-    return this.call(() => this.issend(data, dest, tag));
+  /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. `opts` bounds the wait as for {@link send}. */
+  ssend(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
+    return this.call(() => this.issend(data, dest, tag), opts, () => `ssend to rank ${dest}, tag ${tag}`);
   }
 
   /** Many small pieces travel packed (the kernel would pin a page per iovec): see path.ts. */
@@ -181,9 +183,13 @@ export class Communicator {
     return shouldPack(pieces, bytes, this.engine.tunables.packBelow);
   }
 
-  /** Send `data` to `dest`; resolves when `data` may be reused. */
-  send(data: MessageData, dest: number, tag = 0): Promise<void> {
-    return this.call(() => this.isend(data, dest, tag));
+  /**
+   * Send `data` to `dest`; resolves when `data` may be reused. With `opts.timeout` (ms) or
+   * `opts.signal` the wait is bounded (ERR_TIMEOUT, or an AbortError): the send itself goes on,
+   * so `data` stays in use until the receiver is done with it.
+   */
+  send(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
+    return this.call(() => this.isend(data, dest, tag), opts, () => `send to rank ${dest}, tag ${tag}`);
   }
 
   /**
@@ -196,19 +202,24 @@ export class Communicator {
     const t = this.checkTag(tag, "irecv", true);
     const { pieces, bytes } = measure(data, "irecv data");
     if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
-    if (!this.tinyPieces(pieces, bytes)) return this.status(this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes));
+    if (!this.tinyPieces(pieces, bytes)) return this.status(withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes)));
     // Receive contiguously, then scatter into the pieces.
     const staging = new Uint8Array(bytes);
-    const inner = this.engine.irecv(this.ctx, s, t, [staging], bytes);
+    const inner = withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, [staging], bytes));
     return mapRequest(inner, (r) => {
       unpackPieces(staging, r.bytes, data, "irecv data");
       return new Status(this.localRank(r.source), r.tag, r.bytes);
     });
   }
 
-  /** Receive into `data`; resolves with `{ source, tag, bytes }`. */
-  recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
-    return this.call(() => this.irecv(data, source, tag));
+  /**
+   * Receive into `data`; resolves with `{ source, tag, bytes }`. With `opts.timeout` (ms) or
+   * `opts.signal`, a receive that has not matched by then is withdrawn and rejects (ERR_TIMEOUT,
+   * or an AbortError): the message it would have matched stays for the next receive. One that
+   * has matched completes.
+   */
+  recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<Status> {
+    return this.call(() => this.irecv(data, source, tag), opts, () => `recv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
   }
 
   /** Send and receive at once (no deadlock whatever the order on the two ranks). */
@@ -219,22 +230,33 @@ export class Communicator {
     recvData: MessageData,
     source: number = ANY_SOURCE,
     recvTag: number = ANY_TAG,
+    opts?: WaitOptions,
   ): Promise<Status> {
+    const o = checkWaitOptions(opts, "sendrecv");
     const r = this.irecv(recvData, source, recvTag);
     const s = this.isend(sendData, dest, sendTag);
-    const [st] = await Promise.all([r.wait(), s.wait()]);
+    if (!o) {
+      const [st] = await Promise.all([r.wait(), s.wait()]);
+      return st;
+    }
+    const what = `sendrecv with rank ${dest} / ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}`;
+    const [st] = await Promise.all([r.bounded(r.wait(), o, what), s.bounded(s.wait(), o, what)]);
     return st;
   }
 
-  /** Wait for a matching message without receiving it; resolves with its status. */
-  probe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
-    return this.call(() => {
-      this.checkOpen("probe");
-      const s = this.worldSource(source, "probe");
-      const t = this.checkTag(tag, "probe", true);
-      if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
-      return mapRequest(this.engine.probe(this.ctx, s, t), (m) => new Status(this.localRank(m.src), m.tag, m.bytes));
-    });
+  /** Wait for a matching message without receiving it; resolves with its status. `opts` bounds the wait as for {@link recv}. */
+  probe(source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<Status> {
+    return this.call(
+      () => {
+        this.checkOpen("probe");
+        const s = this.worldSource(source, "probe");
+        const t = this.checkTag(tag, "probe", true);
+        if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
+        return mapRequest(withdrawableProbe(this.engine, this.ctx, s, t), (m) => new Status(this.localRank(m.src), m.tag, m.bytes));
+      },
+      opts,
+      () => `probe for ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`,
+    );
   }
 
   /** The status of a matching message that has arrived, or null; never waits. */
@@ -253,25 +275,25 @@ export class Communicator {
    * a gathered message of their own, copied once like any large buffer — so do not modify them
    * until the promise resolves.
    */
-  sendObject(value: unknown, dest: number, tag = 0): Promise<void> {
+  sendObject(value: unknown, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
     return this.call(() => {
       this.checkOpen("sendObject");
       const d = this.worldDest(dest, "sendObject");
       const t = this.checkTag(tag, "sendObject", false);
       if (d === PROC_NULL) return completed<void>(undefined);
       return sendValue(this.engine, this.ctx, d, t, value);
-    });
+    }, opts, () => `sendObject to rank ${dest}, tag ${tag}`);
   }
 
-  /** Receive a value sent with {@link sendObject}. */
-  async recvObject<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<ObjectMessage<T>> {
+  /** Receive a value sent with {@link sendObject}. `opts` bounds the wait for the message to match, as for {@link recv}. */
+  async recvObject<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<ObjectMessage<T>> {
     const r = await this.call(() => {
       this.checkOpen("recvObject");
       const s = this.worldSource(source, "recvObject");
       const t = this.checkTag(tag, "recvObject", true);
       if (s === PROC_NULL) return completed<RecvResult>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
-      return this.engine.irecv(this.ctx, s, t, null, 0);
-    });
+      return withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, null, 0));
+    }, opts, () => `recvObject from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
     if (r.source === PROC_NULL) return { value: undefined as T, source: PROC_NULL, tag: r.tag };
     const value = await receiveValue(this.engine, this.ctx, r, { rank: this.rank, peer: this.localRank(r.source) });
     return { value: value as T, source: this.localRank(r.source), tag: r.tag };
@@ -343,10 +365,12 @@ export class Communicator {
     if (this.ctx === WORLD_CTX) await this.runtime.shutdown();
   }
 
-  /** Run `start` and await its request, turning synchronous argument errors into rejections. */
-  private call<T>(start: () => Request<T>): Promise<T> {
+  /** Run `start` and await its request (bounded by `opts`), turning synchronous argument errors into rejections. */
+  private call<T>(start: () => Request<T>, opts?: WaitOptions, what?: () => string): Promise<T> {
     try {
-      return start().wait();
+      const o = opts === undefined ? undefined : checkWaitOptions(opts, what?.() ?? "wait");
+      const req = start();
+      return o && !req.done ? req.bounded(req.wait(), o, what?.() ?? "wait") : req.wait();
     } catch (err) {
       return Promise.reject(err);
     }

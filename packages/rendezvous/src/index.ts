@@ -9,6 +9,8 @@ export { ENV } from "./env.js";
 export { ANY_SOURCE, ANY_TAG, TAG_UB, PROC_NULL } from "./constants.js";
 export { ErrorCode, MessagingError, OnecopyError, type ErrorCodeValue } from "./errors.js";
 export { Request, waitAll, waitAny, testAny, waitSome, testSome, testAll, UNDEFINED, Status, type Completed, type ElementType } from "./request.js";
+export { AbortError, type WaitOptions } from "./wait-options.js";
+export { boundedCollective } from "./collective-wait.js";
 export { wtime, wtick } from "./time.js";
 export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
