@@ -5,6 +5,7 @@ import { boundedCollective, Communicator, Request, type WaitOptions } from "@one
 import * as objs from "@onecopy/rendezvous";
 import type { ObjectOp } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
+import { abortJob } from "./launcher/watch.js";
 
 export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
 
@@ -31,6 +32,14 @@ export class Comm extends Communicator {
   /** Split into disjoint communicators by `color`, ordered by `key` (see {@link Communicator.split}). Collective. */
   override split(color: number | null, key = 0): Promise<Comm | null> {
     return super.split(color, key) as Promise<Comm | null>;
+  }
+
+  /**
+   * End the whole job now (MPI_Abort): every rank of the job is stopped at once and
+   * `onecopy run` exits with `code` (1 to 255; default 1), naming this rank. Never returns.
+   */
+  abort(code = 1): never {
+    return abortJob(code, this.engine.rank);
   }
 
   /** Resolve once every rank has entered the barrier (dissemination: ceil(log2 n) rounds). */

@@ -1,4 +1,5 @@
 // The point-to-point API of a communicator: MPI semantics over the engine.
+import { EventEmitter } from "node:events";
 import { Packr } from "msgpackr";
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
 import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./buffers.js";
@@ -13,6 +14,7 @@ import { shouldPack } from "./path.js";
 import { issendWorld } from "./synchronous.js";
 import { checkWaitOptions, type WaitOptions } from "./wait-options.js";
 import { withdrawable, withdrawableProbe } from "./withdraw.js";
+import { departedSource, emitPeerLoss } from "./liveness.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -33,8 +35,12 @@ const splitCodec = new Packr({ useRecords: false });
 /**
  * A group of ranks that message each other in isolation from every other communicator.
  * `rank` and `size` are within this communicator; all rank arguments are too.
+ *
+ * A communicator is an EventEmitter: it emits `"peerlost"` with `(rank, error)` when a member
+ * dies or drops its connection (not when it leaves with close()); `error` is the ERR_PEER_LOST
+ * its pending operations fail with.
  */
-export class Communicator {
+export class Communicator extends EventEmitter {
   /** This process's rank in the communicator. */
   readonly rank: number;
   /** Number of ranks in the communicator. */
@@ -54,6 +60,7 @@ export class Communicator {
     ctx: string,
     group: readonly number[] | null,
   ) {
+    super();
     const engine = runtime.engine;
     this.ctx = ctx;
     if (group) {
@@ -68,6 +75,7 @@ export class Communicator {
       this.size = engine.size;
     }
     engine.contexts.registerGroup(ctx, group);
+    emitPeerLoss(this, engine, this.group, (w) => this.localRank(w));
   }
 
   /** @internal */
@@ -149,6 +157,12 @@ export class Communicator {
    * modify or release `data` until the request completes**.
    */
   isend(data: MessageData, dest: number, tag = 0): Request<void> {
+    const req = this.startSend(data, dest, tag);
+    req.label = `isend to rank ${dest}, tag ${tag}`;
+    return req;
+  }
+
+  private startSend(data: MessageData, dest: number, tag: number): Request<void> {
     this.checkOpen("isend");
     const d = this.worldDest(dest, "isend");
     const t = this.checkTag(tag, "isend", false);
@@ -170,7 +184,9 @@ export class Communicator {
     const { pieces, bytes } = measure(data, "issend data");
     if (d === PROC_NULL) return completed<void>(undefined);
     const views = this.tinyPieces(pieces, bytes) ? [packPieces(data, bytes, "issend data")] : viewsOf(data, "issend data").views;
-    return issendWorld(this.engine, this.ctx, d, t, views, bytes);
+    const req = issendWorld(this.engine, this.ctx, d, t, views, bytes);
+    req.label = `issend to rank ${dest}, tag ${tag}`;
+    return req;
   }
 
   /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. `opts` bounds the wait as for {@link send}. */
@@ -189,7 +205,7 @@ export class Communicator {
    * so `data` stays in use until the receiver is done with it.
    */
   send(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
-    return this.call(() => this.isend(data, dest, tag), opts, () => `send to rank ${dest}, tag ${tag}`);
+    return this.call(() => this.startSend(data, dest, tag), opts, () => `send to rank ${dest}, tag ${tag}`);
   }
 
   /**
@@ -197,6 +213,12 @@ export class Communicator {
    * ANY_TAG). A message longer than `data` fails with `ERR_TRUNCATE`.
    */
   irecv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG): Request<Status> {
+    const req = this.startRecv(data, source, tag);
+    req.label = `irecv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`;
+    return req;
+  }
+
+  private startRecv(data: MessageData, source: number, tag: number): Request<Status> {
     this.checkOpen("irecv");
     const s = this.worldSource(source, "irecv");
     const t = this.checkTag(tag, "irecv", true);
@@ -219,7 +241,7 @@ export class Communicator {
    * has matched completes.
    */
   recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<Status> {
-    return this.call(() => this.irecv(data, source, tag), opts, () => `recv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
+    return this.call(() => this.startRecv(data, source, tag), opts, () => `recv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
   }
 
   /** Send and receive at once (no deadlock whatever the order on the two ranks). */
@@ -233,8 +255,8 @@ export class Communicator {
     opts?: WaitOptions,
   ): Promise<Status> {
     const o = checkWaitOptions(opts, "sendrecv");
-    const r = this.irecv(recvData, source, recvTag);
-    const s = this.isend(sendData, dest, sendTag);
+    const r = this.startRecv(recvData, source, recvTag);
+    const s = this.startSend(sendData, dest, sendTag);
     if (!o) {
       const [st] = await Promise.all([r.wait(), s.wait()]);
       return st;
@@ -259,14 +281,17 @@ export class Communicator {
     );
   }
 
-  /** The status of a matching message that has arrived, or null; never waits. */
+  /** The status of a matching message that has arrived, or null; never waits. Throws ERR_PEER_LOST when nothing is waiting and `source` has left the job or died (nothing from it can come any more). */
   iprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Status | null {
     this.checkOpen("iprobe");
     const s = this.worldSource(source, "iprobe");
     const t = this.checkTag(tag, "iprobe", true);
     if (s === PROC_NULL) return new Status(PROC_NULL, ANY_TAG, 0);
     const m = this.engine.iprobe(this.ctx, s, t);
-    return m ? new Status(this.localRank(m.src), m.tag, m.bytes) : null;
+    if (m) return new Status(this.localRank(m.src), m.tag, m.bytes);
+    const gone = departedSource(this.engine, this.ctx, s);
+    if (gone !== null) throw this.engine.errors.lost(gone, "iprobe");
+    return null;
   }
 
   /**

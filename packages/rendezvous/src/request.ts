@@ -3,6 +3,7 @@
 // not become an unhandled rejection (as with MPI, its error surfaces at test()/wait()).
 
 import { ErrorCode, MessagingError } from "./errors.js";
+import { failedUnobserved } from "./unobserved.js";
 import { checkWaitOptions, within, type WaitOptions } from "./wait-options.js";
 
 /** A typed-array class (Float64Array, Int32Array, …) or anything with BYTES_PER_ELEMENT. */
@@ -52,6 +53,8 @@ export class Request<T = void> implements PromiseLike<T> {
   withdraw: ((err: Error) => boolean) | null = null;
   /** @internal Someone asked for its outcome (wait(), await, or test() that threw). */
   observed = false;
+  /** @internal What the program started (e.g. "isend to rank 1, tag 5"), set on requests handed to it; reported if it fails unobserved. */
+  label: string | null = null;
 
   /** @internal */
   constructor(onSettle: (() => void) | null = null) {
@@ -76,6 +79,11 @@ export class Request<T = void> implements PromiseLike<T> {
   /** Whether the operation has finished, successfully or not. */
   get done(): boolean {
     return this.outcome !== null;
+  }
+
+  /** @internal Its error, once it failed. */
+  get failure(): Error | undefined {
+    return this.outcome && !this.outcome.ok ? this.outcome.error : undefined;
   }
 
   /** @internal Whether it settled successfully (false while pending). */
@@ -155,6 +163,7 @@ export class Request<T = void> implements PromiseLike<T> {
     if (this.outcome) return;
     this.outcome = s;
     this.withdraw = null;
+    if (!s.ok && this.label !== null && !this.observed) failedUnobserved(this);
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) w(s);
