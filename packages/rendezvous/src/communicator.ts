@@ -15,6 +15,7 @@ import { issendWorld } from "./synchronous.js";
 import { checkWaitOptions, type WaitOptions } from "./wait-options.js";
 import { withdrawable, withdrawableProbe } from "./withdraw.js";
 import { departedSource, emitPeerLoss } from "./liveness.js";
+import { userFacing } from "./user-stack.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -245,7 +246,7 @@ export class Communicator extends EventEmitter {
   }
 
   /** Send and receive at once (no deadlock whatever the order on the two ranks). */
-  async sendrecv(
+  sendrecv(
     sendData: MessageData,
     dest: number,
     sendTag: number,
@@ -254,6 +255,10 @@ export class Communicator extends EventEmitter {
     recvTag: number = ANY_TAG,
     opts?: WaitOptions,
   ): Promise<Status> {
+    return userFacing(this.startSendrecv(sendData, dest, sendTag, recvData, source, recvTag, opts));
+  }
+
+  private async startSendrecv(sendData: MessageData, dest: number, sendTag: number, recvData: MessageData, source: number, recvTag: number, opts?: WaitOptions): Promise<Status> {
     const o = checkWaitOptions(opts, "sendrecv");
     const r = this.startRecv(recvData, source, recvTag);
     const s = this.startSend(sendData, dest, sendTag);
@@ -311,7 +316,11 @@ export class Communicator extends EventEmitter {
   }
 
   /** Receive a value sent with {@link sendObject}. `opts` bounds the wait for the message to match, as for {@link recv}. */
-  async recvObject<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<ObjectMessage<T>> {
+  recvObject<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<ObjectMessage<T>> {
+    return userFacing(this.startRecvObject<T>(source, tag, opts));
+  }
+
+  private async startRecvObject<T>(source: number, tag: number, opts?: WaitOptions): Promise<ObjectMessage<T>> {
     const r = await this.call(() => {
       this.checkOpen("recvObject");
       const s = this.worldSource(source, "recvObject");
@@ -395,9 +404,9 @@ export class Communicator extends EventEmitter {
     try {
       const o = opts === undefined ? undefined : checkWaitOptions(opts, what?.() ?? "wait");
       const req = start();
-      return o && !req.done ? req.bounded(req.wait(), o, what?.() ?? "wait") : req.wait();
+      return userFacing(o && !req.done ? req.bounded(req.wait(), o, what?.() ?? "wait") : req.wait());
     } catch (err) {
-      return Promise.reject(err);
+      return userFacing(Promise.reject(err));
     }
   }
 }

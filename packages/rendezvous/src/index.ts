@@ -11,6 +11,7 @@ export { ErrorCode, MessagingError, OnecopyError, type ErrorCodeValue } from "./
 export { Request, waitAll, waitAny, testAny, waitSome, testSome, testAll, UNDEFINED, Status, type Completed, type ElementType } from "./request.js";
 export { AbortError, type WaitOptions } from "./wait-options.js";
 export { boundedCollective } from "./collective-wait.js";
+export { userFacing } from "./user-stack.js";
 export { wtime, wtick } from "./time.js";
 export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";

@@ -4,6 +4,7 @@
 
 import { ErrorCode, MessagingError } from "./errors.js";
 import { failedUnobserved } from "./unobserved.js";
+import { userFacing } from "./user-stack.js";
 import { checkWaitOptions, within, type WaitOptions } from "./wait-options.js";
 
 /** A typed-array class (Float64Array, Int32Array, …) or anything with BYTES_PER_ELEMENT. */
@@ -119,7 +120,7 @@ export class Request<T = void> implements PromiseLike<T> {
       p.catch(() => {});
       return Promise.reject(err);
     }
-    return o ? this.bounded(p, o, "wait") : p;
+    return o ? userFacing(this.bounded(p, o, "wait")) : p;
   }
 
   /** @internal `p` (this request's promise) bounded by `o`; `what` names the call in errors. */
@@ -146,7 +147,7 @@ export class Request<T = void> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
-    return this.wait().then(onfulfilled, onrejected);
+    return userFacing(this.wait()).then(onfulfilled, onrejected);
   }
 
   /** @internal */
