@@ -68,6 +68,14 @@ export const ErrorCode = {
   PEER_LOST: "ERR_PEER_LOST",
   /** The communicator (or the whole runtime) was closed. */
   CLOSED: "ERR_CLOSED",
+  /** A wait given `{ timeout }` expired first. A receive that timed out before it matched was withdrawn (its message stays for the next receive); a send goes on, its buffer held until the peer is done. */
+  TIMEOUT: "ERR_TIMEOUT",
+  /** The operation was cancelled with `req.cancel()` before it matched. */
+  CANCELLED: "ERR_CANCELLED",
+  /** A collective on this communicator gave up (timeout or abort): its collectives can no longer complete; point-to-point on it still works. */
+  COMM_BROKEN: "ERR_COMM_BROKEN",
+  /** A wait given `{ signal }` was aborted (the error's `name` is "AbortError" and its `cause` the signal's reason, as in Node's APIs). */
+  ABORT_ERR: "ABORT_ERR",
   /** Start-up failed: a rank did not come up, or presented a wrong job token. */
   INIT: "ERR_INIT",
   /**

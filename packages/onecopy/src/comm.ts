@@ -1,10 +1,11 @@
 // The public communicator: point-to-point from @onecopy/rendezvous plus the collectives of
 // @onecopy/collectives as methods.
 import * as coll from "@onecopy/collectives";
-import { Communicator, Request } from "@onecopy/rendezvous";
+import { boundedCollective, Communicator, Request, userFacing, type WaitOptions } from "@onecopy/rendezvous";
 import * as objs from "@onecopy/rendezvous";
 import type { ObjectOp } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
+import { abortJob } from "./launcher/watch.js";
 
 export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
 
@@ -33,14 +34,22 @@ export class Comm extends Communicator {
     return super.split(color, key) as Promise<Comm | null>;
   }
 
+  /**
+   * End the whole job now (MPI_Abort): every rank of the job is stopped at once and
+   * `onecopy run` exits with `code` (1 to 255; default 1), naming this rank. Never returns.
+   */
+  abort(code = 1): never {
+    return abortJob(code, this.engine.rank);
+  }
+
   /** Resolve once every rank has entered the barrier (dissemination: ceil(log2 n) rounds). */
-  barrier(): Promise<void> {
-    return this.run(() => coll.barrier(this.transport));
+  barrier(opts?: WaitOptions): Promise<void> {
+    return this.run("barrier", () => coll.barrier(this.transport), opts, []);
   }
 
   /** Copy `buf` of rank `root` into `buf` of every rank (same type and length everywhere). */
-  bcast(buf: CollBuffer, root: number): Promise<void> {
-    return this.run(() => coll.bcast(this.transport, buf, root));
+  bcast(buf: CollBuffer, root: number, opts?: WaitOptions): Promise<void> {
+    return this.run("bcast", () => coll.bcast(this.transport, buf, root), opts, [buf, root]);
   }
 
   /**
@@ -49,48 +58,48 @@ export class Comm extends Communicator {
    * contribution is read from `recv`. A function `op(inout, input)` must be associative; it
    * need not be commutative (contributions are combined in rank order, lower ranks in `inout`).
    */
-  reduce(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, op: ReduceOp, root: number): Promise<void> {
-    return this.run(() => coll.reduce(this.transport, send, recv, op, root));
+  reduce(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, op: ReduceOp, root: number, opts?: WaitOptions): Promise<void> {
+    return this.run("reduce", () => coll.reduce(this.transport, send, recv, op, root), opts, [send, recv, op, root]);
   }
 
   /** Combine every rank's `send` with `op` into every rank's `recv` (same length). `send` may be {@link IN_PLACE}. */
-  allreduce(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
-    return this.run(() => coll.allreduce(this.transport, send, recv, op));
+  allreduce(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp, opts?: WaitOptions): Promise<void> {
+    return this.run("allreduce", () => coll.allreduce(this.transport, send, recv, op), opts, [send, recv, op]);
   }
 
   /** Collect every rank's `send` (same length) into `recv` at `root`, in rank order. The root may pass {@link IN_PLACE} as `send`. */
-  gather(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, root: number): Promise<void> {
-    return this.run(() => coll.gather(this.transport, send, recv, root));
+  gather(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, root: number, opts?: WaitOptions): Promise<void> {
+    return this.run("gather", () => coll.gather(this.transport, send, recv, root), opts, [send, recv, root]);
   }
 
   /** Collect rank i's `send` (counts[i] elements) into `recv` at displs[i] at `root` (counts/displs/recv are read at the root only). */
-  gatherv(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, root: number): Promise<void> {
-    return this.run(() => coll.gatherv(this.transport, send, recv, counts, displs, root));
+  gatherv(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, root: number, opts?: WaitOptions): Promise<void> {
+    return this.run("gatherv", () => coll.gatherv(this.transport, send, recv, counts, displs, root), opts, [send, recv, counts, displs, root]);
   }
 
   /** Send block i of `send` at `root` to rank i's `recv` (every block recv.length elements). The root may pass {@link IN_PLACE} as `recv`. */
-  scatter(send: CollBuffer | null | undefined, recv: CollBuffer | InPlace, root: number): Promise<void> {
-    return this.run(() => coll.scatter(this.transport, send, recv, root));
+  scatter(send: CollBuffer | null | undefined, recv: CollBuffer | InPlace, root: number, opts?: WaitOptions): Promise<void> {
+    return this.run("scatter", () => coll.scatter(this.transport, send, recv, root), opts, [send, recv, root]);
   }
 
   /** Send counts[i] elements at displs[i] of `send` at `root` to rank i's `recv` (which must hold at least that many). */
-  scatterv(send: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, recv: CollBuffer | InPlace, root: number): Promise<void> {
-    return this.run(() => coll.scatterv(this.transport, send, counts, displs, recv, root));
+  scatterv(send: CollBuffer | null | undefined, counts: Counts | null | undefined, displs: Counts | null | undefined, recv: CollBuffer | InPlace, root: number, opts?: WaitOptions): Promise<void> {
+    return this.run("scatterv", () => coll.scatterv(this.transport, send, counts, displs, recv, root), opts, [send, counts, displs, recv, root]);
   }
 
   /** Concatenate every rank's `send` (same length) by rank into every rank's `recv`. With {@link IN_PLACE}, rank i's block is already at its place in `recv`. */
-  allgather(send: CollBuffer | InPlace, recv: CollBuffer): Promise<void> {
-    return this.run(() => coll.allgather(this.transport, send, recv));
+  allgather(send: CollBuffer | InPlace, recv: CollBuffer, opts?: WaitOptions): Promise<void> {
+    return this.run("allgather", () => coll.allgather(this.transport, send, recv), opts, [send, recv]);
   }
 
   /** Rank i's `send` (counts[i] elements) lands at displs[i] in every rank's `recv`. Every rank passes the same counts. */
-  allgatherv(send: CollBuffer | InPlace, recv: CollBuffer, counts: Counts, displs: Counts): Promise<void> {
-    return this.run(() => coll.allgatherv(this.transport, send, recv, counts, displs));
+  allgatherv(send: CollBuffer | InPlace, recv: CollBuffer, counts: Counts, displs: Counts, opts?: WaitOptions): Promise<void> {
+    return this.run("allgatherv", () => coll.allgatherv(this.transport, send, recv, counts, displs), opts, [send, recv, counts, displs]);
   }
 
   /** Block j of rank i's `send` lands in block i of rank j's `recv` (n equal blocks each). `send` may be {@link IN_PLACE}. */
-  alltoall(send: CollBuffer | InPlace, recv: CollBuffer): Promise<void> {
-    return this.run(() => coll.alltoall(this.transport, send, recv));
+  alltoall(send: CollBuffer | InPlace, recv: CollBuffer, opts?: WaitOptions): Promise<void> {
+    return this.run("alltoall", () => coll.alltoall(this.transport, send, recv), opts, [send, recv]);
   }
 
   /**
@@ -98,28 +107,28 @@ export class Comm extends Communicator {
    * whose recvCounts[i] must equal them. With {@link IN_PLACE} as `send`, the send counts and
    * displacements are ignored (pass null) and the data comes from `recv`.
    */
-  alltoallv(send: CollBuffer | InPlace, sendCounts: Counts | null | undefined, sendDispls: Counts | null | undefined, recv: CollBuffer, recvCounts: Counts, recvDispls: Counts): Promise<void> {
-    return this.run(() => coll.alltoallv(this.transport, send, sendCounts, sendDispls, recv, recvCounts, recvDispls));
+  alltoallv(send: CollBuffer | InPlace, sendCounts: Counts | null | undefined, sendDispls: Counts | null | undefined, recv: CollBuffer, recvCounts: Counts, recvDispls: Counts, opts?: WaitOptions): Promise<void> {
+    return this.run("alltoallv", () => coll.alltoallv(this.transport, send, sendCounts, sendDispls, recv, recvCounts, recvDispls), opts, [send, sendCounts, sendDispls, recv, recvCounts, recvDispls]);
   }
 
   /** Reduce `send` (n blocks of recv.length elements) with `op`; rank i gets block i. In place, `recv` holds all n blocks and the result lands at its start. */
-  reduceScatterBlock(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
-    return this.run(() => coll.reduceScatterBlock(this.transport, send, recv, op));
+  reduceScatterBlock(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp, opts?: WaitOptions): Promise<void> {
+    return this.run("reduceScatterBlock", () => coll.reduceScatterBlock(this.transport, send, recv, op), opts, [send, recv, op]);
   }
 
   /** Reduce `send` (sum of recvCounts elements) with `op`; rank i gets recvCounts[i] elements. In place, the result lands at the start of `recv`. */
-  reduceScatter(send: CollBuffer | InPlace, recv: CollBuffer, recvCounts: Counts, op: ReduceOp): Promise<void> {
-    return this.run(() => coll.reduceScatter(this.transport, send, recv, recvCounts, op));
+  reduceScatter(send: CollBuffer | InPlace, recv: CollBuffer, recvCounts: Counts, op: ReduceOp, opts?: WaitOptions): Promise<void> {
+    return this.run("reduceScatter", () => coll.reduceScatter(this.transport, send, recv, recvCounts, op), opts, [send, recv, recvCounts, op]);
   }
 
   /** Inclusive prefix reduction: rank i gets send(0) ⊕ … ⊕ send(i). `send` may be {@link IN_PLACE}. */
-  scan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
-    return this.run(() => coll.scan(this.transport, send, recv, op));
+  scan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp, opts?: WaitOptions): Promise<void> {
+    return this.run("scan", () => coll.scan(this.transport, send, recv, op), opts, [send, recv, op]);
   }
 
   /** Exclusive prefix reduction: rank i > 0 gets send(0) ⊕ … ⊕ send(i-1); rank 0's `recv` is left untouched. */
-  exscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp): Promise<void> {
-    return this.run(() => coll.exscan(this.transport, send, recv, op));
+  exscan(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp, opts?: WaitOptions): Promise<void> {
+    return this.run("exscan", () => coll.exscan(this.transport, send, recv, op), opts, [send, recv, op]);
   }
 
   // ---- collectives of values (mpi4py's lowercase bcast, gather, …) -----------------------
@@ -128,28 +137,28 @@ export class Comm extends Communicator {
   // tells the ranks waiting for it, which fail too (the failing rank's code) instead of hanging.
 
   /** `root`'s `value` on every rank (mpi4py `bcast`); other ranks pass anything (e.g. undefined). */
-  bcastObject<T>(value: T | undefined, root: number): Promise<T> {
-    return objs.bcastObject(this, value, root);
+  bcastObject<T>(value: T | undefined, root: number, opts?: WaitOptions): Promise<T> {
+    return this.runObject("bcastObject", () => objs.bcastObject(this, value, root), opts, [value, root]);
   }
 
   /** Every rank's `value` in rank order at `root`; null on the other ranks (mpi4py `gather`). */
-  gatherObject<T>(value: T, root: number): Promise<T[] | null> {
-    return objs.gatherObject(this, value, root);
+  gatherObject<T>(value: T, root: number, opts?: WaitOptions): Promise<T[] | null> {
+    return this.runObject("gatherObject", () => objs.gatherObject(this, value, root), opts, [value, root]);
   }
 
   /** Every rank's `value` in rank order, on every rank (mpi4py `allgather`). */
-  allgatherObject<T>(value: T): Promise<T[]> {
-    return objs.allgatherObject(this, value);
+  allgatherObject<T>(value: T, opts?: WaitOptions): Promise<T[]> {
+    return this.runObject("allgatherObject", () => objs.allgatherObject(this, value), opts, [value]);
   }
 
   /** Rank i gets `values[i]` of `root`, which passes one value per rank (ignored elsewhere; mpi4py `scatter`). */
-  scatterObject<T>(values: T[] | null | undefined, root: number): Promise<T> {
-    return objs.scatterObject(this, values, root);
+  scatterObject<T>(values: T[] | null | undefined, root: number, opts?: WaitOptions): Promise<T> {
+    return this.runObject("scatterObject", () => objs.scatterObject(this, values, root), opts, [values, root]);
   }
 
   /** Rank i's `values[j]` becomes element i of rank j's result (mpi4py `alltoall`). */
-  alltoallObject<T>(values: T[]): Promise<T[]> {
-    return objs.alltoallObject(this, values);
+  alltoallObject<T>(values: T[], opts?: WaitOptions): Promise<T[]> {
+    return this.runObject("alltoallObject", () => objs.alltoallObject(this, values), opts, [values]);
   }
 
   /**
@@ -157,13 +166,13 @@ export class Comm extends Communicator {
    * (mpi4py `reduce`). `op` is a function `(a, b) => c` (need not commute), or "sum", "prod",
    * "max", "min" for numbers and bigints.
    */
-  reduceObject<T>(value: T, op: ObjectOp<T>, root: number): Promise<T | null> {
-    return objs.reduceObject(this, value, op, root);
+  reduceObject<T>(value: T, op: ObjectOp<T>, root: number, opts?: WaitOptions): Promise<T | null> {
+    return this.runObject("reduceObject", () => objs.reduceObject(this, value, op, root), opts, [value, op, root]);
   }
 
   /** Like {@link reduceObject}, with the result on every rank (mpi4py `allreduce`). */
-  allreduceObject<T>(value: T, op: ObjectOp<T>): Promise<T> {
-    return objs.allreduceObject(this, value, op);
+  allreduceObject<T>(value: T, op: ObjectOp<T>, opts?: WaitOptions): Promise<T> {
+    return this.runObject("allreduceObject", () => objs.allreduceObject(this, value, op), opts, [value, op]);
   }
 
   // ---- non-blocking collectives ----------------------------------------------------------
@@ -261,12 +270,20 @@ export class Comm extends Communicator {
     return req;
   }
 
-  /** Turn synchronous errors (a closed communicator) into rejections. */
-  private run(f: () => Promise<void>): Promise<void> {
+  /** Run collective `what` bounded by `opts` (see boundedCollective); synchronous errors (a closed communicator) become rejections. */
+  private run(what: string, f: () => Promise<void>, opts: WaitOptions | undefined, keep: unknown[]): Promise<void> {
     try {
-      return f();
+      return userFacing(boundedCollective(this.transport, what, f, opts, keep));
     } catch (err) {
-      return Promise.reject(err);
+      return userFacing(Promise.reject(err));
+    }
+  }
+
+  private runObject<T>(what: string, f: () => Promise<T>, opts: WaitOptions | undefined, keep: unknown[]): Promise<T> {
+    try {
+      return userFacing(boundedCollective(this.transport, what, f, opts, keep));
+    } catch (err) {
+      return userFacing(Promise.reject(err));
     }
   }
 }

@@ -18,6 +18,8 @@ import { initWorld, type InitOptions } from "@onecopy/rendezvous";
 import { Comm } from "./comm.js";
 import { tellLauncher, watchLauncher } from "./launcher/watch.js";
 
+let world: Promise<Comm> | null = null;
+
 export {
   ANY_SOURCE,
   ANY_TAG,
@@ -47,6 +49,8 @@ export {
   type TransportStats,
   type PathStats,
   type InitOptions,
+  AbortError,
+  type WaitOptions,
 } from "@onecopy/rendezvous";
 export { allocBuffer, bufferBacking, cmaAvailability, CmaError } from "@onecopy/cma";
 
@@ -55,8 +59,18 @@ export { Comm, IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceF
 /**
  * Join the job (started by `onecopy run -n N script`) and return the world communicator.
  * Outside the launcher it returns a world of one rank, so a script also runs on its own.
+ * Calling it again returns the same world (its options are those of the first call); after a
+ * failed init() a new call tries again.
  */
-export async function init(opts: InitOptions = {}): Promise<Comm> {
+export function init(opts: InitOptions = {}): Promise<Comm> {
+  world ??= join(opts).catch((err: unknown) => {
+    world = null;
+    throw err;
+  });
+  return world;
+}
+
+async function join(opts: InitOptions): Promise<Comm> {
   watchLauncher(); // a rank never outlives its launcher
   tellLauncher("init"); // from now on the other ranks may be waiting for this one
   const comm = await initWorld(opts, (rt, ctx) => new Comm(rt, ctx, null));

@@ -8,6 +8,12 @@ import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { Request } from "./request.js";
 
+/**
+ * What collectives that gave up (timeout, abort) had exposed to their peers: kept reachable for
+ * the rest of the process, since a peer may still copy into or out of them.
+ */
+const abandoned: unknown[] = [];
+
 /** A member of the communicator whose loss broke its collectives. */
 interface Loss {
   world: number;
@@ -21,6 +27,7 @@ interface Loss {
 export class CollectiveState {
   loss: Loss | null = null;
   broken: MessagingError | null = null;
+  private gaveUp = "";
   private readonly pending = new Set<Request<unknown>>();
   private sweepAt = 64;
 
@@ -47,7 +54,14 @@ export class CollectiveState {
 
   /** The error of an operation on this context once it is broken. */
   lossError(what: string, cause?: unknown): MessagingError {
-    const l = this.loss!;
+    const l = this.loss;
+    if (!l) {
+      return new MessagingError(
+        ErrorCode.COMM_BROKEN,
+        `${what}: an earlier collective on this communicator gave up (${this.gaveUp}); no collective on it can complete any more. Point-to-point on it still works; use another communicator (e.g. a dup() made before) for collectives.`,
+        { rank: this.engine.rank, cause },
+      );
+    }
     const who = `rank ${l.rank}${l.world !== l.rank ? ` (world rank ${l.world})` : ""}${l.pid ? ` (pid ${l.pid})` : ""}`;
     const how = l.left ? "left the job in the middle of a collective" : "died or dropped its connection";
     return new MessagingError(
@@ -66,6 +80,22 @@ export class CollectiveState {
     this.loss = { world, rank, pid: link?.pid ?? 0, left: link?.state === "left" };
     this.broken = this.lossError("collective operation", cause);
     // Posted receives go too: a late message must not land in a buffer its owner has taken back.
+    this.engine.contexts.q(this.ctx).posted.removeWhere(() => true);
+    const reqs = [...this.pending];
+    this.pending.clear();
+    for (const r of reqs) r.reject(this.broken);
+  }
+
+  /**
+   * A collective gave up waiting (`why`: its ERR_TIMEOUT or AbortError): its peers may be at
+   * another point of their collective sequence now, so this communicator's collectives are over.
+   * What is pending fails with ERR_COMM_BROKEN; `keep` (its buffers) stays reachable for good.
+   */
+  abandon(why: Error, keep: unknown): void {
+    abandoned.push(keep);
+    if (this.broken) return;
+    this.gaveUp = why.message;
+    this.broken = this.lossError("collective operation", why);
     this.engine.contexts.q(this.ctx).posted.removeWhere(() => true);
     const reqs = [...this.pending];
     this.pending.clear();

@@ -1,4 +1,5 @@
 // The point-to-point API of a communicator: MPI semantics over the engine.
+import { EventEmitter } from "node:events";
 import { Packr } from "msgpackr";
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
 import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./buffers.js";
@@ -11,6 +12,10 @@ import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
 import { issendWorld } from "./synchronous.js";
+import { checkWaitOptions, type WaitOptions } from "./wait-options.js";
+import { withdrawable, withdrawableProbe } from "./withdraw.js";
+import { departedSource, emitPeerLoss } from "./liveness.js";
+import { userFacing } from "./user-stack.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -31,8 +36,12 @@ const splitCodec = new Packr({ useRecords: false });
 /**
  * A group of ranks that message each other in isolation from every other communicator.
  * `rank` and `size` are within this communicator; all rank arguments are too.
+ *
+ * A communicator is an EventEmitter: it emits `"peerlost"` with `(rank, error)` when a member
+ * dies or drops its connection (not when it leaves with close()); `error` is the ERR_PEER_LOST
+ * its pending operations fail with.
  */
-export class Communicator {
+export class Communicator extends EventEmitter {
   /** This process's rank in the communicator. */
   readonly rank: number;
   /** Number of ranks in the communicator. */
@@ -52,6 +61,7 @@ export class Communicator {
     ctx: string,
     group: readonly number[] | null,
   ) {
+    super();
     const engine = runtime.engine;
     this.ctx = ctx;
     if (group) {
@@ -66,6 +76,7 @@ export class Communicator {
       this.size = engine.size;
     }
     engine.contexts.registerGroup(ctx, group);
+    emitPeerLoss(this, engine, this.group, (w) => this.localRank(w));
   }
 
   /** @internal */
@@ -147,6 +158,12 @@ export class Communicator {
    * modify or release `data` until the request completes**.
    */
   isend(data: MessageData, dest: number, tag = 0): Request<void> {
+    const req = this.startSend(data, dest, tag);
+    req.label = `isend to rank ${dest}, tag ${tag}`;
+    return req;
+  }
+
+  private startSend(data: MessageData, dest: number, tag: number): Request<void> {
     this.checkOpen("isend");
     const d = this.worldDest(dest, "isend");
     const t = this.checkTag(tag, "isend", false);
@@ -168,12 +185,14 @@ export class Communicator {
     const { pieces, bytes } = measure(data, "issend data");
     if (d === PROC_NULL) return completed<void>(undefined);
     const views = this.tinyPieces(pieces, bytes) ? [packPieces(data, bytes, "issend data")] : viewsOf(data, "issend data").views;
-    return issendWorld(this.engine, this.ctx, d, t, views, bytes);
+    const req = issendWorld(this.engine, this.ctx, d, t, views, bytes);
+    req.label = `issend to rank ${dest}, tag ${tag}`;
+    return req;
   }
 
-  /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. */
-  ssend(data: MessageData, dest: number, tag = 0): Promise<void> {
-    return this.call(() => this.issend(data, dest, tag));
+  /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. `opts` bounds the wait as for {@link send}. */
+  ssend(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
+    return this.call(() => this.issend(data, dest, tag), opts, () => `ssend to rank ${dest}, tag ${tag}`);
   }
 
   /** Many small pieces travel packed (the kernel would pin a page per iovec): see path.ts. */
@@ -181,9 +200,13 @@ export class Communicator {
     return shouldPack(pieces, bytes, this.engine.tunables.packBelow);
   }
 
-  /** Send `data` to `dest`; resolves when `data` may be reused. */
-  send(data: MessageData, dest: number, tag = 0): Promise<void> {
-    return this.call(() => this.isend(data, dest, tag));
+  /**
+   * Send `data` to `dest`; resolves when `data` may be reused. With `opts.timeout` (ms) or
+   * `opts.signal` the wait is bounded (ERR_TIMEOUT, or an AbortError): the send itself goes on,
+   * so `data` stays in use until the receiver is done with it.
+   */
+  send(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
+    return this.call(() => this.startSend(data, dest, tag), opts, () => `send to rank ${dest}, tag ${tag}`);
   }
 
   /**
@@ -191,60 +214,89 @@ export class Communicator {
    * ANY_TAG). A message longer than `data` fails with `ERR_TRUNCATE`.
    */
   irecv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG): Request<Status> {
+    const req = this.startRecv(data, source, tag);
+    req.label = `irecv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`;
+    return req;
+  }
+
+  private startRecv(data: MessageData, source: number, tag: number): Request<Status> {
     this.checkOpen("irecv");
     const s = this.worldSource(source, "irecv");
     const t = this.checkTag(tag, "irecv", true);
     const { pieces, bytes } = measure(data, "irecv data");
     if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
-    if (!this.tinyPieces(pieces, bytes)) return this.status(this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes));
+    if (!this.tinyPieces(pieces, bytes)) return this.status(withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes)));
     // Receive contiguously, then scatter into the pieces.
     const staging = new Uint8Array(bytes);
-    const inner = this.engine.irecv(this.ctx, s, t, [staging], bytes);
+    const inner = withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, [staging], bytes));
     return mapRequest(inner, (r) => {
       unpackPieces(staging, r.bytes, data, "irecv data");
       return new Status(this.localRank(r.source), r.tag, r.bytes);
     });
   }
 
-  /** Receive into `data`; resolves with `{ source, tag, bytes }`. */
-  recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
-    return this.call(() => this.irecv(data, source, tag));
+  /**
+   * Receive into `data`; resolves with `{ source, tag, bytes }`. With `opts.timeout` (ms) or
+   * `opts.signal`, a receive that has not matched by then is withdrawn and rejects (ERR_TIMEOUT,
+   * or an AbortError): the message it would have matched stays for the next receive. One that
+   * has matched completes.
+   */
+  recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<Status> {
+    return this.call(() => this.startRecv(data, source, tag), opts, () => `recv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
   }
 
   /** Send and receive at once (no deadlock whatever the order on the two ranks). */
-  async sendrecv(
+  sendrecv(
     sendData: MessageData,
     dest: number,
     sendTag: number,
     recvData: MessageData,
     source: number = ANY_SOURCE,
     recvTag: number = ANY_TAG,
+    opts?: WaitOptions,
   ): Promise<Status> {
-    const r = this.irecv(recvData, source, recvTag);
-    const s = this.isend(sendData, dest, sendTag);
-    const [st] = await Promise.all([r.wait(), s.wait()]);
+    return userFacing(this.startSendrecv(sendData, dest, sendTag, recvData, source, recvTag, opts));
+  }
+
+  private async startSendrecv(sendData: MessageData, dest: number, sendTag: number, recvData: MessageData, source: number, recvTag: number, opts?: WaitOptions): Promise<Status> {
+    const o = checkWaitOptions(opts, "sendrecv");
+    const r = this.startRecv(recvData, source, recvTag);
+    const s = this.startSend(sendData, dest, sendTag);
+    if (!o) {
+      const [st] = await Promise.all([r.wait(), s.wait()]);
+      return st;
+    }
+    const what = `sendrecv with rank ${dest} / ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}`;
+    const [st] = await Promise.all([r.bounded(r.wait(), o, what), s.bounded(s.wait(), o, what)]);
     return st;
   }
 
-  /** Wait for a matching message without receiving it; resolves with its status. */
-  probe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
-    return this.call(() => {
-      this.checkOpen("probe");
-      const s = this.worldSource(source, "probe");
-      const t = this.checkTag(tag, "probe", true);
-      if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
-      return mapRequest(this.engine.probe(this.ctx, s, t), (m) => new Status(this.localRank(m.src), m.tag, m.bytes));
-    });
+  /** Wait for a matching message without receiving it; resolves with its status. `opts` bounds the wait as for {@link recv}. */
+  probe(source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<Status> {
+    return this.call(
+      () => {
+        this.checkOpen("probe");
+        const s = this.worldSource(source, "probe");
+        const t = this.checkTag(tag, "probe", true);
+        if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
+        return mapRequest(withdrawableProbe(this.engine, this.ctx, s, t), (m) => new Status(this.localRank(m.src), m.tag, m.bytes));
+      },
+      opts,
+      () => `probe for ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`,
+    );
   }
 
-  /** The status of a matching message that has arrived, or null; never waits. */
+  /** The status of a matching message that has arrived, or null; never waits. Throws ERR_PEER_LOST when nothing is waiting and `source` has left the job or died (nothing from it can come any more). */
   iprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Status | null {
     this.checkOpen("iprobe");
     const s = this.worldSource(source, "iprobe");
     const t = this.checkTag(tag, "iprobe", true);
     if (s === PROC_NULL) return new Status(PROC_NULL, ANY_TAG, 0);
     const m = this.engine.iprobe(this.ctx, s, t);
-    return m ? new Status(this.localRank(m.src), m.tag, m.bytes) : null;
+    if (m) return new Status(this.localRank(m.src), m.tag, m.bytes);
+    const gone = departedSource(this.engine, this.ctx, s);
+    if (gone !== null) throw this.engine.errors.lost(gone, "iprobe");
+    return null;
   }
 
   /**
@@ -253,25 +305,29 @@ export class Communicator {
    * a gathered message of their own, copied once like any large buffer — so do not modify them
    * until the promise resolves.
    */
-  sendObject(value: unknown, dest: number, tag = 0): Promise<void> {
+  sendObject(value: unknown, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
     return this.call(() => {
       this.checkOpen("sendObject");
       const d = this.worldDest(dest, "sendObject");
       const t = this.checkTag(tag, "sendObject", false);
       if (d === PROC_NULL) return completed<void>(undefined);
       return sendValue(this.engine, this.ctx, d, t, value);
-    });
+    }, opts, () => `sendObject to rank ${dest}, tag ${tag}`);
   }
 
-  /** Receive a value sent with {@link sendObject}. */
-  async recvObject<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<ObjectMessage<T>> {
+  /** Receive a value sent with {@link sendObject}. `opts` bounds the wait for the message to match, as for {@link recv}. */
+  recvObject<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<ObjectMessage<T>> {
+    return userFacing(this.startRecvObject<T>(source, tag, opts));
+  }
+
+  private async startRecvObject<T>(source: number, tag: number, opts?: WaitOptions): Promise<ObjectMessage<T>> {
     const r = await this.call(() => {
       this.checkOpen("recvObject");
       const s = this.worldSource(source, "recvObject");
       const t = this.checkTag(tag, "recvObject", true);
       if (s === PROC_NULL) return completed<RecvResult>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
-      return this.engine.irecv(this.ctx, s, t, null, 0);
-    });
+      return withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, null, 0));
+    }, opts, () => `recvObject from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
     if (r.source === PROC_NULL) return { value: undefined as T, source: PROC_NULL, tag: r.tag };
     const value = await receiveValue(this.engine, this.ctx, r, { rank: this.rank, peer: this.localRank(r.source) });
     return { value: value as T, source: this.localRank(r.source), tag: r.tag };
@@ -343,12 +399,14 @@ export class Communicator {
     if (this.ctx === WORLD_CTX) await this.runtime.shutdown();
   }
 
-  /** Run `start` and await its request, turning synchronous argument errors into rejections. */
-  private call<T>(start: () => Request<T>): Promise<T> {
+  /** Run `start` and await its request (bounded by `opts`), turning synchronous argument errors into rejections. */
+  private call<T>(start: () => Request<T>, opts?: WaitOptions, what?: () => string): Promise<T> {
     try {
-      return start().wait();
+      const o = opts === undefined ? undefined : checkWaitOptions(opts, what?.() ?? "wait");
+      const req = start();
+      return userFacing(o && !req.done ? req.bounded(req.wait(), o, what?.() ?? "wait") : req.wait());
     } catch (err) {
-      return Promise.reject(err);
+      return userFacing(Promise.reject(err));
     }
   }
 }

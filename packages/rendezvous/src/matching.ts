@@ -216,6 +216,17 @@ class Fifo<T> {
     return x;
   }
 
+  /** Remove the first item `which` selects (O(n)); whether one was. */
+  remove(which: (x: T) => boolean): boolean {
+    for (let i = this.head; i < this.items.length; i++) {
+      if (!which(this.items[i]!)) continue;
+      if (i === this.head) this.shift();
+      else this.items.splice(i, 1);
+      return true;
+    }
+    return false;
+  }
+
   toArray(): T[] {
     return this.items.slice(this.head);
   }
@@ -273,6 +284,22 @@ export class PostedQueue {
       if (tags.size === 0) this.buckets.delete(p.src);
     }
     return p;
+  }
+
+  /**
+   * Withdraw posted receive `p` (found by its request, in the FIFO of its own pattern: O(n) in
+   * the receives posted with that same source and tag). False if it is no longer posted.
+   */
+  remove(p: Pick<PostedRecv, "src" | "tag" | "req">): boolean {
+    const tags = this.buckets.get(p.src);
+    const f = tags?.get(p.tag);
+    if (!f || !f.remove((x) => x.p.req === p.req)) return false;
+    this.count--;
+    if (f.size === 0) {
+      tags!.delete(p.tag);
+      if (tags!.size === 0) this.buckets.delete(p.src);
+    }
+    return true;
   }
 
   /** Remove and return, in posting order, the receives whose source pattern `which` selects. */

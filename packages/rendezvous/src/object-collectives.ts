@@ -26,6 +26,8 @@ class Call {
   readonly ctx: string;
   constructor(readonly comm: Communicator, readonly what: string) {
     comm.checkOpen(what);
+    const broken = comm.transport.broken;
+    if (broken?.code === ErrorCode.COMM_BROKEN) throw new MessagingError(ErrorCode.COMM_BROKEN, `${what}: ${broken.message}`, { rank: comm.rank });
     const n = (calls.get(comm) ?? 0) + 1;
     calls.set(comm, n);
     this.tag = n & 0x3fffffff;

@@ -3,6 +3,9 @@
 // not become an unhandled rejection (as with MPI, its error surfaces at test()/wait()).
 
 import { ErrorCode, MessagingError } from "./errors.js";
+import { failedUnobserved } from "./unobserved.js";
+import { userFacing } from "./user-stack.js";
+import { checkWaitOptions, within, type WaitOptions } from "./wait-options.js";
 
 /** A typed-array class (Float64Array, Int32Array, …) or anything with BYTES_PER_ELEMENT. */
 export interface ElementType {
@@ -44,6 +47,15 @@ export class Request<T = void> implements PromiseLike<T> {
   private outcome: Settle<unknown> | null = null;
   private waiters: Array<(s: Settle<unknown>) => void> = [];
   private onSettle: (() => void) | null;
+  /**
+   * @internal Set on receives and probes while they can be withdrawn: takes the operation out of
+   * matching and rejects the request with `err` if it has not matched yet (true), else false.
+   */
+  withdraw: ((err: Error) => boolean) | null = null;
+  /** @internal Someone asked for its outcome (wait(), await, or test() that threw). */
+  observed = false;
+  /** @internal What the program started (e.g. "isend to rank 1, tag 5"), set on requests handed to it; reported if it fails unobserved. */
+  label: string | null = null;
 
   /** @internal */
   constructor(onSettle: (() => void) | null = null) {
@@ -53,7 +65,10 @@ export class Request<T = void> implements PromiseLike<T> {
   /** True once the operation completed; throws the operation's error if it failed. */
   test(): boolean {
     if (!this.outcome) return false;
-    if (!this.outcome.ok) throw this.outcome.error;
+    if (!this.outcome.ok) {
+      this.observed = true;
+      throw this.outcome.error;
+    }
     return true;
   }
 
@@ -67,6 +82,11 @@ export class Request<T = void> implements PromiseLike<T> {
     return this.outcome !== null;
   }
 
+  /** @internal Its error, once it failed. */
+  get failure(): Error | undefined {
+    return this.outcome && !this.outcome.ok ? this.outcome.error : undefined;
+  }
+
   /** @internal Whether it settled successfully (false while pending). */
   get succeeded(): boolean {
     return this.outcome?.ok === true;
@@ -78,20 +98,56 @@ export class Request<T = void> implements PromiseLike<T> {
     else this.waiters.push(() => cb());
   }
 
-  /** A promise of the result. */
-  wait(): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
+  /**
+   * A promise of the result. With `{ timeout }` (ms) or `{ signal }` the wait is bounded: it
+   * rejects with ERR_TIMEOUT, or an AbortError (code ABORT_ERR). A receive that had not matched
+   * yet is then withdrawn (the request fails with that error and its message stays for the next
+   * receive); one that had matched completes as usual. Any other operation (a send, a
+   * collective) goes on: only this promise gives up, the buffers stay held until it is done.
+   */
+  wait(opts?: WaitOptions): Promise<T> {
+    this.observed = true;
+    const p = new Promise<T>((resolve, reject) => {
       const deliver = (s: Settle<unknown>) => (s.ok ? resolve(s.value as T) : reject(s.error));
       if (this.outcome) deliver(this.outcome);
       else this.waiters.push(deliver);
     });
+    if (opts === undefined || this.outcome) return p;
+    let o: WaitOptions | undefined;
+    try {
+      o = checkWaitOptions(opts, "wait");
+    } catch (err) {
+      p.catch(() => {});
+      return Promise.reject(err);
+    }
+    return o ? userFacing(this.bounded(p, o, "wait")) : p;
+  }
+
+  /** @internal `p` (this request's promise) bounded by `o`; `what` names the call in errors. */
+  bounded(p: Promise<T>, o: WaitOptions, what: string): Promise<T> {
+    return within(p, o, what, (err) => {
+      if (!this.withdraw) return true; // the operation goes on; only this wait gives up
+      this.withdraw(err); // withdrawn: the request now fails with err; matched: it completes
+      return false;
+    });
+  }
+
+  /**
+   * Cancel a receive (or probe) that has not matched yet (MPI_Cancel): returns true and the
+   * request fails with ERR_CANCELLED, its message left for the next receive. Returns false when
+   * it has already matched or completed, and always for sends (a send cannot be taken back once
+   * posted; it completes or fails on its own).
+   */
+  cancel(): boolean {
+    if (this.outcome || !this.withdraw) return false;
+    return this.withdraw(new MessagingError(ErrorCode.CANCELLED, "receive cancelled with req.cancel() before it matched"));
   }
 
   then<A = T, B = never>(
     onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
-    return this.wait().then(onfulfilled, onrejected);
+    return userFacing(this.wait()).then(onfulfilled, onrejected);
   }
 
   /** @internal */
@@ -107,6 +163,8 @@ export class Request<T = void> implements PromiseLike<T> {
   private settle(s: Settle<unknown>): void {
     if (this.outcome) return;
     this.outcome = s;
+    this.withdraw = null;
+    if (!s.ok && this.label !== null && !this.observed) failedUnobserved(this);
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) w(s);
@@ -234,6 +292,7 @@ export function testAll(reqs: ReadonlyArray<Request<unknown> | null>): boolean {
 /** @internal A request settling as `inner` does, with its value mapped by `f` (no promise made). */
 export function mapRequest<A, B>(inner: Request<A>, f: (a: A) => B): Request<B> {
   const out = new Request<B>();
+  if (inner.withdraw) out.withdraw = (err) => inner.withdraw!(err);
   inner.whenSettled(() => {
     try {
       inner.test();

@@ -43,6 +43,8 @@ export interface CollectiveTransport {
    * collectives are broken from then on (what is still pending fails too).
    */
   collective<T>(body: () => Promise<T>): Promise<T>;
+  /** A collective gave up (timeout, abort): break this communicator's collectives (ERR_COMM_BROKEN), keeping `keep` reachable. */
+  abandon(why: Error, keep: unknown): void;
   /** Why collectives on this communicator can no longer complete, or null while they can. */
   readonly broken: MessagingError | null;
 }
@@ -103,6 +105,7 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
         throw err;
       }
     },
+    abandon: (why, keep) => state.abandon(why, keep),
     get broken() {
       return state.broken;
     },

@@ -36,4 +36,6 @@ export const LIFELINE_NEWS = {
   initStarted: 0x53, // "S"
   /** init() finished: this rank is connected to every other rank. */
   joined: 0x4a, // "J"
+  /** comm.abort(code): the next byte is the exit code; the launcher stops the whole job now. */
+  abort: 0x41, // "A"
 } as const;

@@ -91,6 +91,8 @@ interface RankState {
   signal: string | null;
   exited: boolean;
   closed: boolean;
+  /** It wrote the abort byte; the exit code comes next. */
+  abortNext?: boolean;
   /** It said (on its lifeline) that it called init(). */
   initStarted: boolean;
   /** It said that init() finished. */
@@ -287,20 +289,24 @@ class Job {
   }
 
   /** The first failure stops the job: record it, say it, stop the other ranks. */
-  private fail(st: RankState, exitCode: number, why: string): void {
+  private fail(st: RankState, exitCode: number, why: string, graceMs = this.opts.failGraceMs): void {
     if (this.stopReason !== undefined) return;
     this.stopReason = "failure";
     this.failedRank = st.rank;
     this.exitCode = exitCode;
     this.message = `onecopy: ${why}`;
     this.say(this.message);
-    this.stopRanks(this.opts.failGraceMs);
+    this.stopRanks(graceMs);
   }
 
   private onNews(st: RankState, news: Buffer): void {
     for (const byte of news) {
-      if (byte === LIFELINE_NEWS.initStarted) st.initStarted = true;
+      if (st.abortNext) {
+        st.abortNext = false;
+        this.fail(st, byte || 1, `rank ${st.rank} called abort(${byte || 1}); stopping every rank`, 0);
+      } else if (byte === LIFELINE_NEWS.initStarted) st.initStarted = true;
       else if (byte === LIFELINE_NEWS.joined) st.joined = true;
+      else if (byte === LIFELINE_NEWS.abort) st.abortNext = true;
     }
     this.checkLeftBeforeJoining();
   }

@@ -100,12 +100,32 @@ function leadsOwnProcessGroup(): boolean {
  * (or in a process the rank started, which inherits the environment but is not a rank).
  */
 export function tellLauncher(news: "init" | "joined"): void {
+  tell(Buffer.of(news === "init" ? LIFELINE_NEWS.initStarted : LIFELINE_NEWS.joined));
+}
+
+/** Write `bytes` on the lifeline, synchronously; whether the launcher got them. */
+function tell(bytes: Buffer): boolean {
   const launcherPid = Number(process.env[LAUNCHER_ENV.launcherPid]);
-  if (!launcherPid || process.ppid !== launcherPid || lifelineClosed) return;
+  if (!launcherPid || process.ppid !== launcherPid || lifelineClosed) return false;
   try {
-    if (!fstatSync(LIFELINE_FD).isSocket()) return;
-    writeSync(LIFELINE_FD, Buffer.of(news === "init" ? LIFELINE_NEWS.initStarted : LIFELINE_NEWS.joined));
+    if (!fstatSync(LIFELINE_FD).isSocket()) return false;
+    writeSync(LIFELINE_FD, bytes);
+    return true;
   } catch {
-    // the launcher is gone (EPIPE) or fd 3 is not ours: nothing to tell
+    return false; // the launcher is gone (EPIPE) or fd 3 is not ours: nothing to tell
   }
+}
+
+/**
+ * End the whole job now (MPI_Abort): tell the launcher (which stops every other rank at once and
+ * exits with `code`, naming this rank), then exit with `code`. Outside the launcher it only exits.
+ */
+export function abortJob(code: number, rank: number): never {
+  const c = Number.isInteger(code) && code > 0 && code < 256 ? code : 1;
+  if (tell(Buffer.of(LIFELINE_NEWS.abort, c))) {
+    // Give the launcher a moment to read the news and stop the job (it signals this rank too), so
+    // that it never sees this exit before the reason for it.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+  } else process.stderr.write(`onecopy: rank ${rank} called abort(${c})\n`);
+  process.exit(c);
 }
