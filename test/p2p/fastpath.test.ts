@@ -14,7 +14,8 @@ interface Report {
 }
 
 async function run(opts: Partial<JobOptions>): Promise<[Report, Report]> {
-  const r = await runJob(fixture(import.meta.url, "fastpath.ts"), { np: 2, ...opts });
+  // On unless the case says otherwise, also when the suite runs with ONECOPY_FASTPATH=0.
+  const r = await runJob(fixture(import.meta.url, "fastpath.ts"), { np: 2, ...opts, env: { ONECOPY_FASTPATH: "1", ...opts.env } });
   expect(r.exitCode, explain(r)).toBe(0);
   const reps = r.results.map((x) => x[0] as Report) as [Report, Report];
   for (const rep of reps) {
