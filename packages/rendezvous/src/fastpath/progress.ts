@@ -13,6 +13,12 @@
 // a setImmediate publishes SLEEPING before the event loop could block, re-checks the rings and
 // drains what that reveals. setImmediate runs before the loop blocks in epoll (a pending
 // immediate makes the poll phase not wait), so no wake-up is lost.
+//
+// The budget backs off: ranks that "fit" the CPUs may still share them with other work, and
+// then a spin mostly times out (the peer is descheduled) while its CPU time pushes this rank
+// back in the scheduler's queue. So the budget adapts: a spin that times out halves it, a spin
+// that finds its completion doubles it (up to ONECOPY_SPIN_US); below an eighth of the maximum
+// progress stops spinning for BACKOFF_WAITS waits, then tries again with an eighth.
 import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { FastPath } from "./fast-path.js";
@@ -29,7 +35,13 @@ export function spinBudgetUs(size: number, spinUs: number): number {
   return size <= availableParallelism() ? spinUs : 0;
 }
 
+/** Waits without spinning, once the budget fell below an eighth, before it tries again. */
+const BACKOFF_WAITS = 64;
+
 export class Progress {
+  /** The current spin budget (adapts between 0 and spinMs). */
+  private budgetMs: number;
+  private backoff = 0;
   private readonly paths = new Set<FastPath>();
   private queued = false;
   private running = false;
@@ -41,6 +53,7 @@ export class Progress {
     spinUs: number,
   ) {
     this.spinMs = spinUs / 1000;
+    this.budgetMs = this.spinMs;
   }
 
   add(p: FastPath): void {
@@ -65,11 +78,25 @@ export class Progress {
     try {
       const done = this.host.completions;
       for (const p of this.paths) p.wake();
-      const start = this.spinMs > 0 ? performance.now() : 0;
-      for (;;) {
+      let spinMs = this.budgetMs;
+      if (this.backoff > 0 && --this.backoff === 0) spinMs = this.budgetMs = this.spinMs / 8;
+      else if (this.backoff > 0) spinMs = 0;
+      const start = spinMs > 0 ? performance.now() : 0;
+      for (let spun = false; ; spun = true) {
         for (const p of this.paths) p.poll();
-        if (this.host.completions !== done || this.host.pendingOperations === 0) break;
-        if (this.spinMs <= 0 || performance.now() - start >= this.spinMs) break;
+        if (this.host.completions !== done || this.host.pendingOperations === 0) {
+          if (spun) this.budgetMs = Math.min(this.spinMs, this.budgetMs * 2);
+          break;
+        }
+        if (spinMs <= 0) break;
+        if (performance.now() - start >= spinMs) {
+          this.budgetMs /= 2;
+          if (this.budgetMs < this.spinMs / 8) {
+            this.budgetMs = 0;
+            this.backoff = BACKOFF_WAITS;
+          }
+          break;
+        }
       }
     } finally {
       this.running = false;
