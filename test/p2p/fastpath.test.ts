@@ -13,7 +13,7 @@ interface Report {
   stats: { sent: { messages: number }; eager: { messages: number }; fastpath: { frames: number; bells: number } };
 }
 
-async function run(opts: Partial<JobOptions>): Promise<[Report, Report]> {
+async function run(opts: Partial<JobOptions>, seen?: (stderr: string[]) => void): Promise<[Report, Report]> {
   // On unless the case says otherwise, also when the suite runs with ONECOPY_FASTPATH=0.
   const r = await runJob(fixture(import.meta.url, "fastpath.ts"), { np: 2, ...opts, env: { ONECOPY_FASTPATH: "1", ...opts.env } });
   expect(r.exitCode, explain(r)).toBe(0);
@@ -21,6 +21,7 @@ async function run(opts: Partial<JobOptions>): Promise<[Report, Report]> {
   for (const rep of reps) {
     expect(rep, explain(r)).toMatchObject({ ordered: true, wildcardInOrder: true, pingPongOk: true });
   }
+  seen?.(r.ranks.map((rk) => rk.stderr));
   // Each rank checked every message against its expected bytes; the two directions differ.
   expect(reps[0].sum).not.toBe(reps[1].sum);
   return reps;
@@ -48,6 +49,13 @@ describe("shared-memory fast path", () => {
       expect(rep.stats.fastpath.frames).toBeGreaterThanOrEqual(rep.stats.sent.messages);
       expect(rep.stats.fastpath.bells).toBeGreaterThan(0);
     }
+  });
+
+  it("stays on the socket, with one warning per rank, when a ring cannot be mapped", async () => {
+    let stderr: string[] = [];
+    const reps = await run({ env: { FASTPATH_TEST_RING_RANK1: "128k" } }, (s) => (stderr = s));
+    for (const rep of reps) expect(rep.stats.fastpath).toEqual({ frames: 0, bells: 0 });
+    for (const s of stderr) expect(s.match(/fast path unusable/g) ?? [], s).toHaveLength(1);
   });
 
   it("moves the same bytes over the socket with ONECOPY_FASTPATH=0", async () => {
