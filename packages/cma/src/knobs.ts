@@ -147,6 +147,25 @@ export const KNOBS = {
     50,
     "Microseconds a rank polls a stalled shared-memory ring mid-transfer before it sleeps and waits for the peer's doorbell frame on the socket. 0 = never poll (doorbell only).",
   ),
+  fastpath: {
+    env: "ONECOPY_FASTPATH",
+    layer: "messaging",
+    default: true,
+    parse: parseSwitch,
+    doc: "0 keeps every frame of an established link on its Unix socket. 1 (default): after start-up each rank pair moves its point-to-point frames (EAGER with its payload, RTS, FIN, PULL) through a shared-memory ring per direction, and the socket only carries doorbells, socket-path payloads, BYE and liveness. A pair whose ring cannot be created stays on the socket (one warning).",
+  } satisfies Knob<boolean>,
+  fastpathRing: bytes(
+    "ONECOPY_FASTPATH_RING",
+    "messaging",
+    256 * 1024,
+    "Bytes of one direction's frame ring of the fast path (rounded up to a power of two, at least 64 KiB). A frame larger than the ring streams through it in pieces; a full ring queues frames in order until the receiver frees space.",
+  ),
+  spinUs: count(
+    "ONECOPY_SPIN_US",
+    "messaging",
+    100,
+    "Microseconds a rank with a pending operation polls its inbound frame rings before it sleeps in the event loop (and peers must ring its doorbell, a socket hop of about 20-25 us on an idle VM). Applies only while the job's ranks fit the CPUs this process may run on (size <= os.availableParallelism()); oversubscribed ranks never spin, since polling would take the CPU the peer they wait for needs. 0 = never spin.",
+  ),
   // ---- the collectives -------------------------------------------------------------------
   collInlineMax: bytes(
     "ONECOPY_COLL_INLINE_MAX",

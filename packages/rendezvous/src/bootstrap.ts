@@ -236,6 +236,7 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
   );
   try {
     await allReady;
+    await engine.fast.ready(); // so that the first message already takes the fast path
   } catch (e) {
     server.close();
     for (const hs of joined.values()) hs.link.destroy();

@@ -16,6 +16,7 @@ import { Contexts } from "./contexts.js";
 import type { Incoming, PostedRecv, RecvResult } from "./matching.js";
 import { MessageErrors } from "./message-errors.js";
 import { selectPath } from "./path.js";
+import { FastPaths } from "./fastpath/fast-paths.js";
 import { EagerProtocol } from "./protocol/eager.js";
 import { deliverBuffered, sendToSelf } from "./protocol/buffered.js";
 import type { ProtocolHost } from "./protocol/host.js";
@@ -37,6 +38,8 @@ export interface EngineOptions {
   warn: (message: string) => void;
   /** ONECOPY_TRANSPORT (default: from the environment). */
   transport?: TransportName;
+  /** ONECOPY_FASTPATH (default: from the environment). */
+  fastpath?: boolean;
 }
 
 export class Engine implements ProtocolHost, LinkHandler {
@@ -56,6 +59,9 @@ export class Engine implements ProtocolHost, LinkHandler {
   readonly contexts: Contexts;
   private readonly lossListeners = new Set<(rank: number) => void>();
   private pending = 0;
+  private done = 0;
+  /** The shared-memory control planes of the links, and adaptive progress over them. */
+  readonly fast: FastPaths;
   private readonly keepAlive: NodeJS.Timeout;
   private closing: Promise<void> | null = null;
   private isClosed = false;
@@ -73,6 +79,10 @@ export class Engine implements ProtocolHost, LinkHandler {
     this.contexts = new Contexts(o.tunables.unexpectedLimit, this.links);
     this.eager = new EagerProtocol(this);
     this.rendezvous = new RendezvousProtocol(this, o.token);
+    this.fast = new FastPaths(
+      { rank: o.rank, size: o.size, token: o.token, ringBytes: o.tunables.fastpathRing, spinUs: o.tunables.spinUs, counters: this.counters, warn: o.warn, enabled: o.fastpath },
+      this,
+    );
     // One timer holds the event loop open exactly while operations are pending; sockets are
     // unref'd, so a rank whose program is done exits on its own.
     this.keepAlive = setInterval(() => {}, 1 << 30);
@@ -89,6 +99,7 @@ export class Engine implements ProtocolHost, LinkHandler {
     this.links[r] = link;
     this.endpoints[r] = new SingleCopyEndpoint(r, link.pid, read, peerCanRead, this.counters, status, this.rank);
     link.handOver(this);
+    this.fast.attach(link);
   }
 
   link(rank: number): PeerLink | null {
@@ -108,12 +119,19 @@ export class Engine implements ProtocolHost, LinkHandler {
 
   newRequest<T>(): Request<T> {
     if (this.pending++ === 0) this.keepAlive.ref();
+    this.fast.progress.kick();
     return new Request<T>(this.untrack);
   }
 
   private untrack = (): void => {
+    this.done++;
     if (--this.pending === 0) this.keepAlive.unref();
   };
+
+  /** Operations completed so far (progress stops polling when this moves). */
+  get completions(): number {
+    return this.done;
+  }
 
   /** Operations not yet complete. */
   get pendingOperations(): number {

@@ -19,6 +19,9 @@ export interface PayloadSink {
 /** Decides, for each frame, where its payload (if any) goes. */
 export type FrameHandler = (f: Frame) => PayloadSink | null;
 
+/** Turns a header's bytes into a frame (null: a record that only updates the decoder's state). */
+export type FrameDecoder = (bytes: Uint8Array) => Frame | null;
+
 /** Largest header an authenticated peer may send (an RTS can list many iovecs). */
 export const MAX_HEADER = 16 * 1024 * 1024;
 
@@ -32,6 +35,8 @@ export const MAX_HANDSHAKE_HEADER = 4 * 1024;
 export interface FrameReaderOptions {
   /** Largest header accepted, in bytes (default {@link MAX_HEADER}); may be changed later through `maxHeader`. */
   maxHeader?: number;
+  /** The header encoding (default: the socket's msgpack, {@link decodeFrame}). */
+  decode?: FrameDecoder;
 }
 
 /**
@@ -50,12 +55,14 @@ export class FrameReader {
   private bodyHave = 0;
   private sink: PayloadSink | null = null;
   private remaining = 0;
+  private readonly decode: FrameDecoder;
 
   constructor(
     private readonly onFrame: FrameHandler,
     options: FrameReaderOptions = {},
   ) {
     this.maxHeader = options.maxHeader ?? MAX_HEADER;
+    this.decode = options.decode ?? decodeFrame;
   }
 
   push(chunk: Buffer): void {
@@ -66,7 +73,7 @@ export class FrameReader {
       const body = this.body;
       this.body = null;
       this.bodyHave = 0;
-      this.dispatch(decodeFrame(body));
+      this.dispatch(this.decode(body));
     }
     while (off < chunk.length) {
       if (this.remaining > 0) {
@@ -89,7 +96,7 @@ export class FrameReader {
         this.bodyHave = chunk.copy(this.body, 0, off + 4);
         return;
       }
-      const h = decodeFrame(chunk.subarray(off + 4, off + 4 + len));
+      const h = this.decode(chunk.subarray(off + 4, off + 4 + len));
       off += 4 + len;
       this.dispatch(h);
     }
@@ -123,7 +130,8 @@ export class FrameReader {
   }
 
   /** Hand a decoded frame to the handler (which may change `maxHeader` for the next frame). */
-  private dispatch(f: Frame): void {
+  private dispatch(f: Frame | null): void {
+    if (f === null) return;
     const sink = this.onFrame(f);
     if (sink) {
       this.sink = sink;

@@ -16,6 +16,7 @@ export const T = {
   DATA: 5,
   BYE: 6,
   SHM: 7,
+  RING: 8,
   HELLO: 10,
   WELCOME: 11,
   REJECT: 12,
@@ -38,6 +39,18 @@ export const SHM_OP = {
   MAPPED: 1,
   /** Doorbell: a counter you wait on moved. */
   BELL: 2,
+} as const;
+
+/** Sub-operations of the RING frame (the fast path's set-up and doorbell, on the socket). */
+export const RING_OP = {
+  /** Producer → consumer: map frame ring `p` of `z` bytes. */
+  MAP: 0,
+  /** Consumer → producer: mapped (`ok: true`, the name is unlinked) or not (`r`: reason). */
+  MAPPED: 1,
+  /** Producer → consumer: every frame I send after this one goes through the ring. */
+  ON: 2,
+  /** Doorbell: look at the rings (encoded as a zero-length header, 4 bytes on the wire). */
+  BELL: 3,
 } as const;
 
 // ---- start-up -----------------------------------------------------------------------------
@@ -76,10 +89,23 @@ export interface ShmMapped { t: typeof T.SHM; o: typeof SHM_OP.MAPPED; ok: boole
 export interface ShmBell { t: typeof T.SHM; o: typeof SHM_OP.BELL }
 export type ShmFrame = ShmMap | ShmMapped | ShmBell;
 
+// ---- the fast path's control (always on the socket) ----------------------------------------
+
+export interface RingMap { t: typeof T.RING; o: typeof RING_OP.MAP; p: string; z: number }
+export interface RingMapped { t: typeof T.RING; o: typeof RING_OP.MAPPED; ok: boolean; r?: string | null }
+export interface RingOn { t: typeof T.RING; o: typeof RING_OP.ON }
+export interface RingBell { t: typeof T.RING; o: typeof RING_OP.BELL }
+export type RingFrame = RingMap | RingMapped | RingOn | RingBell;
+
+/** The doorbell as it is decoded (a zero-length header). */
+export const BELL_FRAME: RingBell = Object.freeze({ t: T.RING, o: RING_OP.BELL });
+/** The doorbell on the wire: a zero length prefix and nothing else. */
+export const BELL_BYTES: Buffer = Buffer.alloc(4);
+
 /** Frames of the handshake. */
 export type HandshakeFrame = Hello | Welcome | Reject | Probed;
 /** Frames of an established link. */
-export type DataFrame = Eager | Rts | Fin | Pull | Data | Bye | ShmFrame;
+export type DataFrame = Eager | Rts | Fin | Pull | Data | Bye | ShmFrame | RingFrame;
 /** Any frame. */
 export type Frame = HandshakeFrame | DataFrame;
 
@@ -128,6 +154,11 @@ function invalid(h: Record<string, unknown>): string | null {
       if (h.o === SHM_OP.MAP) return typeof h.p === "string" && isCount(h.k) && isCount(h.z) ? null : "SHM MAP needs p, k, z";
       if (h.o === SHM_OP.MAPPED) return typeof h.ok === "boolean" ? null : "SHM MAPPED needs ok";
       return `unknown SHM op ${String(h.o)}`;
+    case T.RING:
+      if (h.o === RING_OP.ON) return null;
+      if (h.o === RING_OP.MAP) return typeof h.p === "string" && isCount(h.z) ? null : "RING MAP needs p, z";
+      if (h.o === RING_OP.MAPPED) return typeof h.ok === "boolean" ? null : "RING MAPPED needs ok";
+      return `unknown RING op ${String(h.o)}`;
     case T.HELLO:
       return typeof h.token === "string" && isInt(h.rank) && isInt(h.size) && isCount(h.pid) ? null : "HELLO needs token, rank, size, pid";
     case T.WELCOME:
@@ -143,6 +174,7 @@ function invalid(h: Record<string, unknown>): string | null {
 
 /** Decode and check one frame header. @throws FrameError (ERR_FRAME_CORRUPT) */
 export function decodeFrame(bytes: Uint8Array): Frame {
+  if (bytes.length === 0) return BELL_FRAME;
   let h: unknown;
   try {
     h = packr.unpack(bytes);

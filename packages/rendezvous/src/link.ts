@@ -8,10 +8,16 @@
 // hands it to the engine with handOver(): from then on every frame goes to the engine's handler
 // and the header cap rises from the handshake's 4 KiB to MAX_HEADER. Nothing else touches the
 // socket.
+//
+// Once the engine attaches a fast path (fastpath/fast-path.ts), the hot frames (EAGER, RTS, FIN,
+// PULL) go through the pair's shared-memory frame ring instead of the socket; the socket keeps
+// RING set-up frames and doorbells, DATA, SHM, BYE and the connection's liveness.
 import type { Socket } from "node:net";
 import { ErrorCode, MessagingError } from "./errors.js";
-import { encodeFrame, T, type DataFrame, type Frame } from "./frames.js";
+import { BELL_BYTES, encodeFrame, RING_OP, T, type DataFrame, type Frame } from "./frames.js";
 import { FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, type PayloadSink } from "./frame-reader.js";
+import { ringCarries } from "./fastpath/binary-frames.js";
+import type { FastPath } from "./fastpath/fast-path.js";
 
 export type LinkState = "handshake" | "up" | "left" | "lost";
 
@@ -33,13 +39,15 @@ export class PeerLink {
   private corked = false;
   private paused = false;
   private closedOnce = false;
+  /** The shared-memory control plane, once the engine attached one. */
+  private fast: FastPath | null = null;
 
   constructor(
     readonly socket: Socket,
     private handler: LinkHandler,
   ) {
     socket.setNoDelay?.(true);
-    this.reader = new FrameReader((f) => this.handler.frame(this, f), { maxHeader: MAX_HANDSHAKE_HEADER });
+    this.reader = new FrameReader(this.onSocketFrame, { maxHeader: MAX_HANDSHAKE_HEADER });
     socket.on("data", (chunk: Buffer) => {
       try {
         this.reader.push(chunk);
@@ -50,11 +58,39 @@ export class PeerLink {
     const closed = (err?: Error) => {
       if (this.closedOnce) return;
       this.closedOnce = true;
+      this.fast?.drainAll(); // frames the peer put in its ring before it went come first
       this.handler.gone(this, err);
+      this.fast?.close(err);
       this.reader.abort(err ?? new MessagingError(ErrorCode.PEER_LOST, `the connection to rank ${this.rank} closed`)); // a payload still arriving fails
     };
     socket.on("close", () => closed());
     socket.on("error", (err) => closed(err));
+  }
+
+  /** A frame from the socket: RING frames are the fast path's; a BYE comes after the ring's frames. */
+  private readonly onSocketFrame = (f: Frame): PayloadSink | null => {
+    if (f.t === T.RING) {
+      if (this.fast) this.fast.onControl(f);
+      else if (f.o === RING_OP.MAP) this.send({ t: T.RING, o: RING_OP.MAPPED, ok: false, r: "the fast path is off here" });
+      return null;
+    }
+    if (f.t === T.BYE) this.fast?.drainAll();
+    return this.handler.frame(this, f);
+  };
+
+  /** Frames from the ring go where socket frames go. */
+  readonly deliver = (f: Frame): PayloadSink | null => this.handler.frame(this, f);
+
+  /** From now on the hot frames may take `fast` (the engine's, after handOver). */
+  attachFastPath(fast: FastPath): void {
+    this.fast = fast;
+  }
+
+  /** Ring the peer's doorbell now (not at the end of the tick: we may poll meanwhile). */
+  bell(): void {
+    if (this.socket.destroyed) return;
+    this.socket.write(BELL_BYTES);
+    this.flush();
   }
 
   /** Name the peer (the handshake's answer). */
@@ -77,6 +113,10 @@ export class PeerLink {
    * socket has taken the last byte (or with the error if it cannot).
    */
   send(f: Frame, payload?: readonly Uint8Array[], cb?: (err?: Error | null) => void): void {
+    if (this.fast?.sending && ringCarries(f.t)) {
+      this.fast.send(f as DataFrame, payload, cb);
+      return;
+    }
     const s = this.socket;
     if (!this.corked) {
       this.corked = true;
@@ -110,6 +150,11 @@ export class PeerLink {
     if (!this.paused) return;
     this.paused = false;
     this.socket.resume();
+    const fast = this.fast;
+    if (fast) queueMicrotask(() => {
+      fast.poll();
+      fast.settle();
+    });
   }
 
   get isPaused(): boolean {
@@ -126,8 +171,15 @@ export class PeerLink {
     return new Promise<void>((resolve) => {
       if (this.socket.destroyed) return resolve();
       this.socket.once("close", () => resolve());
-      this.flush();
-      this.socket.end(encodeFrame({ t: T.BYE } satisfies DataFrame), () => resolve());
+      // BYE leaves on the socket once every frame before it is in the ring (the peer drains the
+      // ring before it acts on BYE).
+      const end = () => {
+        if (this.socket.destroyed) return resolve();
+        this.flush();
+        this.socket.end(encodeFrame({ t: T.BYE } satisfies DataFrame), () => resolve());
+      };
+      if (this.fast) this.fast.whenSent(end);
+      else end();
     });
   }
 

@@ -12,7 +12,9 @@ export interface PathStats {
  * shared-memory ring (double copy; `cells` drained, `bells` doorbell frames this process sent);
  * `self` — messages to itself. Received bytes are counted when they reach a receive, so a
  * snapshot taken right after an operation completes includes exactly what it received. `sent` counts messages/bytes this process sent (any path);
- * `control` counts protocol frames without payload (RTS, FIN, PULL).
+ * `control` counts protocol frames without payload (RTS, FIN, PULL); `fastpath` counts the
+ * frames this process sent through its shared-memory frame rings instead of a socket, and the
+ * doorbells it rang for them.
  */
 export interface TransportStats {
   singleCopy: PathStats & { calls: number };
@@ -22,6 +24,7 @@ export interface TransportStats {
   self: PathStats;
   sent: PathStats;
   control: { messages: number };
+  fastpath: { frames: number; bells: number };
 }
 
 export function emptyStats(): TransportStats {
@@ -33,6 +36,7 @@ export function emptyStats(): TransportStats {
     self: { messages: 0, bytes: 0 },
     sent: { messages: 0, bytes: 0 },
     control: { messages: 0 },
+    fastpath: { frames: 0, bells: 0 },
   };
 }
 

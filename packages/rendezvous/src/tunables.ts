@@ -14,6 +14,8 @@ export const TUNABLES = {
   shmCells: KNOBS.shmCells,
   shmCellSize: KNOBS.shmCellSize,
   shmSpinUs: KNOBS.shmSpinUs,
+  fastpathRing: KNOBS.fastpathRing,
+  spinUs: KNOBS.spinUs,
 } as const;
 
 export type Tunables = { readonly [K in keyof typeof TUNABLES]: number };
