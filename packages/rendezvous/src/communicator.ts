@@ -11,7 +11,6 @@ import type { TransportStats } from "./stats.js";
 import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
-import { issendWorld } from "./synchronous.js";
 import { checkWaitOptions, type WaitOptions } from "./wait-options.js";
 import { withdrawable, withdrawableProbe } from "./withdraw.js";
 import { departedSource, emitPeerLoss } from "./liveness.js";
@@ -185,7 +184,7 @@ export class Communicator extends EventEmitter {
     const { pieces, bytes } = measure(data, "issend data");
     if (d === PROC_NULL) return completed<void>(undefined);
     const views = this.tinyPieces(pieces, bytes) ? [packPieces(data, bytes, "issend data")] : viewsOf(data, "issend data").views;
-    const req = issendWorld(this.engine, this.ctx, d, t, views, bytes);
+    const req = this.engine.isend(this.ctx, d, t, views, bytes, true);
     req.label = `issend to rank ${dest}, tag ${tag}`;
     return req;
   }

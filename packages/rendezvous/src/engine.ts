@@ -155,8 +155,11 @@ export class Engine implements ProtocolHost, LinkHandler {
 
   // ---- sending ----------------------------------------------------------------------------
 
-  /** Send `views` (`bytes` in all) to world rank `dest`. */
-  isend(ctx: string, dest: number, tag: number, views: Uint8Array[], bytes: number): Request<void> {
+  /**
+   * Send `views` (`bytes` in all) to world rank `dest`. A synchronous send completes only once
+   * the receiver has matched it, whatever its size (MPI_Issend).
+   */
+  isend(ctx: string, dest: number, tag: number, views: Uint8Array[], bytes: number, synchronous = false): Request<void> {
     const req = this.newRequest<void>();
     if (this.isClosed) {
       req.reject(this.errors.closed("send"));
@@ -165,7 +168,7 @@ export class Engine implements ProtocolHost, LinkHandler {
     this.counters.sent.messages++;
     this.counters.sent.bytes += bytes;
     if (dest === this.rank) {
-      sendToSelf(this, ctx, tag, views, bytes, req);
+      sendToSelf(this, ctx, tag, views, bytes, req, synchronous);
       return req;
     }
     const link = this.links[dest]!;
@@ -175,7 +178,7 @@ export class Engine implements ProtocolHost, LinkHandler {
     }
     // The path as the receiver will see it: it may read us only if its probe of us succeeded.
     const path = selectPath(
-      { transport: this.transport, eagerLimit: this.tunables.eagerLimit, receiverCanRead: this.endpoints[dest]!.canBeRead, shmUsable: true },
+      { transport: this.transport, eagerLimit: this.tunables.eagerLimit, receiverCanRead: this.endpoints[dest]!.canBeRead, shmUsable: true, synchronous },
       bytes,
     );
     if (path === "inline") this.eager.send(link, ctx, tag, views, bytes, req);

@@ -21,11 +21,16 @@ export interface PathFacts {
   readonly receiverCanRead: boolean;
   /** The pair's shared-memory ring can be used (shared memory works here, and the ring is not broken). */
   readonly shmUsable: boolean;
+  /**
+   * A synchronous send (ssend): it must complete only once the receiver has matched, so it never
+   * goes inline; the rendezvous protocol completes it on FIN or when the pulled bytes are out.
+   */
+  readonly synchronous?: boolean;
 }
 
 /** The path of a message of `bytes` bytes. */
 export function selectPath(f: PathFacts, bytes: number): Path {
-  return bytes <= f.eagerLimit ? "inline" : selectMover(f);
+  return bytes <= f.eagerLimit && !f.synchronous ? "inline" : selectMover(f);
 }
 
 /** The mover of a rendezvous message (its sender already chose not to send it inline). */

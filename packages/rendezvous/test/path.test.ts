@@ -25,6 +25,11 @@ describe("selectPath", () => {
     expect(selectPath(facts({ transport: "socket" }), 1 << 20)).toBe("socket");
   });
 
+  it("never sends a synchronous send inline: it must complete only once the receiver matched", () => {
+    expect(selectPath(facts({ synchronous: true }), 8)).toBe("single-copy");
+    expect(selectPath(facts({ synchronous: true, receiverCanRead: false }), 0)).toBe("shm");
+  });
+
   it("gives the receiver's mover for an announced message without the size test", () => {
     expect(selectMover(facts())).toBe("single-copy");
     expect(selectMover(facts({ receiverCanRead: false }))).toBe("shm");

@@ -7,10 +7,10 @@ import type { Incoming, PostedRecv } from "../matching.js";
 import type { Request } from "../request.js";
 import { count, type ProtocolHost } from "./host.js";
 
-/** Send `views` to this rank itself. */
-export function sendToSelf(host: ProtocolHost, ctx: string, tag: number, views: Uint8Array[], bytes: number, req: Request<void>): void {
+/** Send `views` to this rank itself (a synchronous send completes only when received). */
+export function sendToSelf(host: ProtocolHost, ctx: string, tag: number, views: Uint8Array[], bytes: number, req: Request<void>, synchronous = false): void {
   const m: Incoming = { kind: "self", src: host.rank, ctx, tag, bytes };
-  if (bytes <= host.tunables.eagerLimit) {
+  if (bytes <= host.tunables.eagerLimit && !synchronous) {
     const data = new Uint8Array(bytes);
     copyViews(views, [data]);
     m.kind = "eager";
