@@ -24,6 +24,7 @@ import { FrameReader, MAX_HEADER, type FrameHandler } from "../frame-reader.js";
 import { RING_OP, T, type DataFrame, type RingFrame } from "../frames.js";
 import { BinaryDecoder, BinaryEncoder } from "./binary-frames.js";
 import { FrameRingReader, FrameRingWriter, ringSegmentBytes } from "./frame-ring.js";
+import { trackName, untrackName } from "../shm/segment-names.js";
 
 /** What a fast path needs from its link and engine. */
 export interface FastPathHooks {
@@ -352,21 +353,3 @@ export class FastPath {
   }
 }
 
-// ---- names to remove if this process exits before the peer mapped them -------------------
-
-const liveNames = new Set<string>();
-let exitHook = false;
-
-function trackName(name: string): void {
-  liveNames.add(name);
-  if (!exitHook) {
-    exitHook = true;
-    process.on("exit", () => {
-      for (const n of liveNames) unlinkShmSegment(n);
-    });
-  }
-}
-
-function untrackName(name: string): void {
-  liveNames.delete(name);
-}

@@ -22,6 +22,7 @@ import { geometryOf, segmentBytes, segmentName, type Geometry } from "./segment-
 /** A message to stream through our ring (done when its last byte is in a cell), and where a received one goes. */
 export type { OutgoingMessage as ShmSend, PullTarget as ShmRecvTarget } from "../movers/mover.js";
 import type { OutgoingMessage as ShmSend, PullTarget as ShmRecvTarget } from "../movers/mover.js";
+import { trackName, untrackName } from "./segment-names.js";
 
 /** What a channel needs from its owner. */
 export interface ChannelHooks {
@@ -405,24 +406,6 @@ export class ShmChannel {
   }
 }
 
-// ---- names to remove if this process exits before the peer mapped them -------------------
-
-const liveNames = new Set<string>();
-let exitHook = false;
-
-function trackName(name: string): void {
-  liveNames.add(name);
-  if (!exitHook) {
-    exitHook = true;
-    process.on("exit", () => {
-      for (const n of liveNames) unlinkShmSegment(n);
-    });
-  }
-}
-
-function untrackName(name: string): void {
-  liveNames.delete(name);
-}
 
 function sameGeometry(a: Geometry, b: Geometry): boolean {
   return a.cells === b.cells && a.cellSize === b.cellSize;
