@@ -79,3 +79,13 @@ describe("wait-for graph", () => {
     expect(text).not.toContain("deadlock");
   });
 });
+
+describe("--hang-report / --hang-exit", () => {
+  it("parse into hangReportSeconds / hangExit; bad values are usage errors", async () => {
+    const { parseCommandLine } = await import("../../packages/onecopy/src/launcher/index.js");
+    expect(parseCommandLine(["run", "-n", "2", "--hang-report", "1.5", "--hang-exit", "a.js"])).toMatchObject({ options: { hangReportSeconds: 1.5, hangExit: true } });
+    expect(parseCommandLine(["run", "-n", "2", "--hang-report=0", "a.js"])).toMatchObject({ options: { hangReportSeconds: 0 } });
+    expect(() => parseCommandLine(["run", "-n", "2", "--hang-report", "-1", "a.js"])).toThrow(/--hang-report expects/);
+    expect(() => parseCommandLine(["run", "-n", "2", "--hang-exit=1", "a.js"])).toThrow(/takes no value/);
+  });
+});
