@@ -1,7 +1,7 @@
 // The public communicator: point-to-point from @onecopy/rendezvous plus the collectives of
 // @onecopy/collectives as methods.
 import * as coll from "@onecopy/collectives";
-import { boundedCollective, Communicator, Request, userFacing, type WaitOptions } from "@onecopy/rendezvous";
+import { block, boundedCollective, Communicator, nextCollective, NO_PEER, Request, userFacing, type WaitOptions } from "@onecopy/rendezvous";
 import * as objs from "@onecopy/rendezvous";
 import type { ObjectOp } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
@@ -273,7 +273,7 @@ export class Comm extends Communicator {
   /** Run collective `what` bounded by `opts` (see boundedCollective); synchronous errors (a closed communicator) become rejections. */
   private run(what: string, f: () => Promise<void>, opts: WaitOptions | undefined, keep: unknown[]): Promise<void> {
     try {
-      return userFacing(boundedCollective(this.transport, what, f, opts, keep));
+      return userFacing(boundedCollective(this.transport, what, f, opts, keep), block(what, this, NO_PEER, -1, nextCollective(this)));
     } catch (err) {
       return userFacing(Promise.reject(err));
     }
@@ -281,7 +281,7 @@ export class Comm extends Communicator {
 
   private runObject<T>(what: string, f: () => Promise<T>, opts: WaitOptions | undefined, keep: unknown[]): Promise<T> {
     try {
-      return userFacing(boundedCollective(this.transport, what, f, opts, keep));
+      return userFacing(boundedCollective(this.transport, what, f, opts, keep), block(what, this, NO_PEER, -1, nextCollective(this)));
     } catch (err) {
       return userFacing(Promise.reject(err));
     }

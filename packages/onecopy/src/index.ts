@@ -14,9 +14,9 @@
  *
  * @packageDocumentation
  */
-import { initWorld, type InitOptions } from "@onecopy/rendezvous";
+import { hangAnswer, initWorld, type InitOptions } from "@onecopy/rendezvous";
 import { Comm } from "./comm.js";
-import { tellLauncher, watchLauncher } from "./launcher/watch.js";
+import { answerHangQueries, tellLauncher, watchLauncher } from "./launcher/watch.js";
 
 let world: Promise<Comm> | null = null;
 
@@ -74,6 +74,7 @@ async function join(opts: InitOptions): Promise<Comm> {
   watchLauncher(); // a rank never outlives its launcher
   tellLauncher("init"); // from now on the other ranks may be waiting for this one
   const comm = await initWorld(opts, (rt, ctx) => new Comm(rt, ctx, null));
+  answerHangQueries(() => hangAnswer(comm.rank, comm.engine));
   tellLauncher("joined");
   return comm;
 }

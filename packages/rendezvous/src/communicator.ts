@@ -15,6 +15,7 @@ import { checkWaitOptions, type WaitOptions } from "./wait-options.js";
 import { withdrawable, withdrawableProbe } from "./withdraw.js";
 import { departedSource, emitPeerLoss } from "./liveness.js";
 import { userFacing } from "./user-stack.js";
+import { block, NO_PEER } from "./blocked-calls.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -191,7 +192,7 @@ export class Communicator extends EventEmitter {
 
   /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. `opts` bounds the wait as for {@link send}. */
   ssend(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
-    return this.call(() => this.issend(data, dest, tag), opts, () => `ssend to rank ${dest}, tag ${tag}`);
+    return this.call(() => this.issend(data, dest, tag), opts, () => `ssend to rank ${dest}, tag ${tag}`, "ssend", dest, tag);
   }
 
   /** Many small pieces travel packed (the kernel would pin a page per iovec): see path.ts. */
@@ -205,7 +206,7 @@ export class Communicator extends EventEmitter {
    * so `data` stays in use until the receiver is done with it.
    */
   send(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
-    return this.call(() => this.startSend(data, dest, tag), opts, () => `send to rank ${dest}, tag ${tag}`);
+    return this.call(() => this.startSend(data, dest, tag), opts, () => `send to rank ${dest}, tag ${tag}`, "send", dest, tag);
   }
 
   /**
@@ -241,7 +242,7 @@ export class Communicator extends EventEmitter {
    * has matched completes.
    */
   recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<Status> {
-    return this.call(() => this.startRecv(data, source, tag), opts, () => `recv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
+    return this.call(() => this.startRecv(data, source, tag), opts, () => `recv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`, "recv", source, tag);
   }
 
   /** Send and receive at once (no deadlock whatever the order on the two ranks). */
@@ -254,7 +255,7 @@ export class Communicator extends EventEmitter {
     recvTag: number = ANY_TAG,
     opts?: WaitOptions,
   ): Promise<Status> {
-    return userFacing(this.startSendrecv(sendData, dest, sendTag, recvData, source, recvTag, opts));
+    return userFacing(this.startSendrecv(sendData, dest, sendTag, recvData, source, recvTag, opts), block("sendrecv", this, typeof source === "number" ? source : NO_PEER, typeof recvTag === "number" ? recvTag : ANY_TAG));
   }
 
   private async startSendrecv(sendData: MessageData, dest: number, sendTag: number, recvData: MessageData, source: number, recvTag: number, opts?: WaitOptions): Promise<Status> {
@@ -282,6 +283,9 @@ export class Communicator extends EventEmitter {
       },
       opts,
       () => `probe for ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`,
+      "probe",
+      source,
+      tag,
     );
   }
 
@@ -311,7 +315,7 @@ export class Communicator extends EventEmitter {
       const t = this.checkTag(tag, "sendObject", false);
       if (d === PROC_NULL) return completed<void>(undefined);
       return sendValue(this.engine, this.ctx, d, t, value);
-    }, opts, () => `sendObject to rank ${dest}, tag ${tag}`);
+    }, opts, () => `sendObject to rank ${dest}, tag ${tag}`, "sendObject", dest, tag);
   }
 
   /** Receive a value sent with {@link sendObject}. `opts` bounds the wait for the message to match, as for {@link recv}. */
@@ -326,7 +330,7 @@ export class Communicator extends EventEmitter {
       const t = this.checkTag(tag, "recvObject", true);
       if (s === PROC_NULL) return completed<RecvResult>({ source: PROC_NULL, tag: ANY_TAG, bytes: 0 });
       return withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, null, 0));
-    }, opts, () => `recvObject from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`);
+    }, opts, () => `recvObject from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`, "recvObject", source, tag);
     if (r.source === PROC_NULL) return { value: undefined as T, source: PROC_NULL, tag: r.tag };
     const value = await receiveValue(this.engine, this.ctx, r, { rank: this.rank, peer: this.localRank(r.source) });
     return { value: value as T, source: this.localRank(r.source), tag: r.tag };
@@ -398,12 +402,15 @@ export class Communicator extends EventEmitter {
     if (this.ctx === WORLD_CTX) await this.runtime.shutdown();
   }
 
-  /** Run `start` and await its request (bounded by `opts`), turning synchronous argument errors into rejections. */
-  private call<T>(start: () => Request<T>, opts?: WaitOptions, what?: () => string): Promise<T> {
+  /**
+   * Run `start` and await its request (bounded by `opts`), turning synchronous argument errors
+   * into rejections. While it waits, it is listed as blocked in `kind` with `peer`/`tag` (the hang report).
+   */
+  private call<T>(start: () => Request<T>, opts?: WaitOptions, what?: () => string, kind = "wait", peer = NO_PEER, tag = ANY_TAG): Promise<T> {
     try {
       const o = opts === undefined ? undefined : checkWaitOptions(opts, what?.() ?? "wait");
       const req = start();
-      return userFacing(o && !req.done ? req.bounded(req.wait(), o, what?.() ?? "wait") : req.wait());
+      return userFacing(o && !req.done ? req.bounded(req.wait(), o, what?.() ?? "wait") : req.wait(), req.done ? undefined : block(kind, this, peer, tag));
     } catch (err) {
       return userFacing(Promise.reject(err));
     }

@@ -12,6 +12,7 @@ export { Request, waitAll, waitAny, testAny, waitSome, testSome, testAll, UNDEFI
 export { AbortError, type WaitOptions } from "./wait-options.js";
 export { boundedCollective } from "./collective-wait.js";
 export { userFacing } from "./user-stack.js";
+export { block, nextCollective, hangAnswer, NO_PEER, type BlockedCall, type BlockedCallInfo, type BlockedComm, type HangAnswer } from "./blocked-calls.js";
 export { wtime, wtick } from "./time.js";
 export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";

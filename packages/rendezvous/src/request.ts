@@ -5,6 +5,7 @@
 import { ErrorCode, MessagingError } from "./errors.js";
 import { failedUnobserved } from "./unobserved.js";
 import { userFacing } from "./user-stack.js";
+import { block, NO_COMM, NO_PEER } from "./blocked-calls.js";
 import { checkWaitOptions, within, type WaitOptions } from "./wait-options.js";
 
 /** A typed-array class (Float64Array, Int32Array, …) or anything with BYTES_PER_ELEMENT. */
@@ -147,7 +148,8 @@ export class Request<T = void> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
-    return userFacing(this.wait()).then(onfulfilled, onrejected);
+    const blocked = this.done ? undefined : block(this.label ? `await ${this.label}` : "await request", NO_COMM, NO_PEER, -1);
+    return userFacing(this.wait(), blocked).then(onfulfilled, onrejected);
   }
 
   /** @internal */

@@ -4,15 +4,19 @@
 // stack there: V8's async stack traces then name the program's awaiting functions. The runtime's
 // own frames follow under "--- inside onecopy ---". The hot path pays one async hop, no capture.
 
+import { unblock, type BlockedCall } from "./blocked-calls.js";
+
 const INTERNAL = /[\\/](?:@onecopy[\\/](?:cma|rendezvous|collectives)|onecopy|packages[\\/](?:cma|rendezvous|collectives|onecopy))[\\/]dist[\\/]/;
 const ORIGINAL = Symbol("onecopy.originalStack");
 
-/** `p`, whose rejection carries the stack of whoever awaits it. */
-export async function userFacing<T>(p: Promise<T>): Promise<T> {
+/** `p`, whose rejection carries the stack of whoever awaits it; `blocked` (the call's record in the hang registry) is dropped when it settles. */
+export async function userFacing<T>(p: Promise<T>, blocked?: BlockedCall): Promise<T> {
   try {
     return await p;
   } catch (err) {
     throw atCaller(err, userFacing);
+  } finally {
+    if (blocked) unblock(blocked);
   }
 }
 

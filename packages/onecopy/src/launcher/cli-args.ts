@@ -20,9 +20,9 @@ export type Command =
 
 const RUN_VALUE_OPTIONS = new Set([
   "-n", "--np", "-np", "--timeout", "--eager-limit", "--transport", "--env", "-x", "--fail-grace", "--kill-grace",
-  "--bind-to", "--map-by", "--node-arg", "--stdin", "--output-filename", "--tag-format",
+  "--bind-to", "--map-by", "--node-arg", "--stdin", "--output-filename", "--tag-format", "--hang-report",
 ]);
-const RUN_FLAGS = new Set(["--tag-output", "--no-cma", "--oversubscribe", "--report-bindings", "-h", "--help"]);
+const RUN_FLAGS = new Set(["--tag-output", "--no-cma", "--oversubscribe", "--report-bindings", "--hang-exit", "-h", "--help"]);
 const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -129,6 +129,9 @@ function parseRun(argv: readonly string[]): Command {
         case "--report-bindings":
           options.reportBindings = true;
           break;
+        case "--hang-exit":
+          options.hangExit = true;
+          break;
       }
       continue;
     }
@@ -149,6 +152,14 @@ function parseRun(argv: readonly string[]): Command {
           throw new UsageError(`--timeout expects a positive number of seconds, got '${value}'`);
         }
         options.timeoutMs = s * 1000;
+        break;
+      }
+      case "--hang-report": {
+        const s = Number(value);
+        if (value.trim() === "" || !Number.isFinite(s) || s < 0) {
+          throw new UsageError(`--hang-report expects a number of seconds (0 turns it off), got '${value}'`);
+        }
+        options.hangReportSeconds = s;
         break;
       }
       case "--eager-limit":

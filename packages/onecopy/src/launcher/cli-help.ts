@@ -33,6 +33,13 @@ Job:
                            themselves before they get SIGTERM (default 1000)
   --kill-grace <ms>        how long after SIGTERM before SIGKILL (default 2000)
 
+Hangs:
+  --hang-report <seconds>  when every live rank has been blocked in onecopy calls (nothing in
+                           flight, no progress) for this long, print the hang report once: each
+                           rank's blocked calls and the deadlock cycle(s) (default 10; 0 = off)
+  --hang-exit              also end the job when a hang is detected; exit code 125
+  (SIGUSR1 to the launcher prints the current hang report at any time: kill -USR1 <pid>)
+
 Placement:
   --oversubscribe          allow more ranks than the CPUs this process may use, without the
                            warning (by default such a job runs, with one warning)
@@ -82,7 +89,7 @@ Behaviour:
   code 3"), stops the other ranks (grace, SIGTERM, SIGKILL) and exits with that rank's code
   (128+signal number for a signal death, 1 if it could not start).
   Ctrl-C / SIGTERM / SIGHUP to the launcher stop all ranks the same way (a second one kills them
-  at once); the launcher exits 130 / 143 / 129. Each rank runs in its own process group, which
+  at once); the launcher exits 130 / 143 / 129; a hang detected with --hang-exit exits 125. Each rank runs in its own process group, which
   is signalled as a whole, so processes a rank starts do not outlive the job. If the launcher
   itself is killed, the kernel kills the ranks and a small guardian process cleans up.
   The job directory (under $XDG_RUNTIME_DIR, else the system temp dir) is always removed.

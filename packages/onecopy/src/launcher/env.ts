@@ -22,7 +22,7 @@ export const LAUNCHER_ENV = {
 
 /**
  * The file descriptor of the lifeline pipe in every rank. The launcher holds the other end open
- * and never writes to it; when the launcher dies (even by SIGKILL) the kernel closes it and the
+ * and writes to it only to ask for the hang report (LIFELINE_QUERY); when the launcher dies (even by SIGKILL) the kernel closes it and the
  * rank sees end-of-file. `watchLauncher()` (called by init()) listens for that. The rank writes
  * one byte of {@link LIFELINE_NEWS} when it starts joining the job and one when it has joined,
  * so the launcher can tell a rank that left before joining (while others wait for it) from a
@@ -38,4 +38,12 @@ export const LIFELINE_NEWS = {
   joined: 0x4a, // "J"
   /** comm.abort(code): the next byte is the exit code; the launcher stops the whole job now. */
   abort: 0x41, // "A"
+  /** The answer to a hang query: one line of JSON (a HangAnswer), this byte its opening brace, ending with "\n". */
+  answer: 0x7b, // "{"
 } as const;
+
+/**
+ * The byte the launcher writes on a rank's lifeline to ask what it is blocked in (the hang
+ * report): the rank answers with one line of JSON (LIFELINE_NEWS.answer) when its event loop is free.
+ */
+export const LIFELINE_QUERY = 0x3f; // "?"

@@ -15,12 +15,14 @@
 // leave that rank to its start-up timeout: it fails the job at once, by name (see
 // checkLeftBeforeJoining).
 import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { removeJobSegments, writePidRecord } from "@onecopy/rendezvous";
 import { formatCpuList } from "@onecopy/cma";
 import { oversubscriptionWarning, placeRanks, readTopology, withAffinity, type CpuTopology } from "./binding.js";
 import { LIFELINE_NEWS } from "./env.js";
 import { JobGuardian } from "./guardian.js";
+import { HANG_EXIT_CODE, HangWatch } from "./hang-watch.js";
 import { createJobDir, removeJobDir } from "./jobdir.js";
 import { resolveLaunchOptions, type LaunchOptions, type ResolvedLaunchOptions } from "./options.js";
 import { RankOutputFiles } from "./output-files.js";
@@ -62,7 +64,8 @@ export interface LaunchResult {
   /**
    * What `onecopy run` exits with: 0 on success; else the first failing rank's exit code
    * (128+signo if it was killed by a signal, 1 if it could not be started); 124 on timeout;
-   * 128+signo (130 for SIGINT, 143 for SIGTERM) when the launcher was interrupted.
+   * 128+signo (130 for SIGINT, 143 for SIGTERM) when the launcher was interrupted; 125 when
+   * `hangExit` ended a job that hung.
    */
   exitCode: number;
   /** Every rank's fate, indexed by rank. */
@@ -81,6 +84,8 @@ export interface LaunchResult {
   message?: string;
   /** Warnings about the job (e.g. oversubscription), as the CLI prints them. */
   warnings: string[];
+  /** The hang report printed when a hang was detected (`hangReportSeconds`), if one was. */
+  hangReport?: string;
 }
 
 interface RankState {
@@ -97,6 +102,8 @@ interface RankState {
   initStarted: boolean;
   /** It said that init() finished. */
   joined: boolean;
+  /** The hang answer being read (a JSON line), while one is. */
+  answer?: Buffer[];
   stdout?: RankStreamReader;
   stderr?: RankStreamReader;
   cpus?: number[];
@@ -138,6 +145,8 @@ class Job {
   private readonly files: RankOutputFiles[] = [];
   private readonly warnings: string[] = [];
   private stdin: StdinForwarder | undefined;
+  private readonly hang: HangWatch;
+  private hangReport: string | undefined;
   private guardian: JobGuardian | undefined;
   private stopReason: StopReason | undefined;
   private exitCode = 0;
@@ -154,6 +163,10 @@ class Job {
     if (opts.outputFiles) this.openOutputFiles(opts.outputFiles); // may throw: nothing started yet
     this.ctx = { options: opts, jobDir: createJobDir(), token: randomBytes(16).toString("hex") };
     this.remaining = opts.np;
+    this.hang = new HangWatch(
+      () => this.ranks.map((st) => ({ rank: st.rank, lifeline: st.proc?.lifeline as Socket | undefined, exited: st.exited, joined: st.joined, end: st.signal ? `signal ${st.signal}` : st.code !== null ? `code ${st.code}` : undefined })),
+      (text) => this.say(text),
+    );
   }
 
   private openOutputFiles(where: NonNullable<ResolvedLaunchOptions["outputFiles"]>): void {
@@ -174,6 +187,9 @@ class Job {
         this.signalHandlers.set(sig, handler);
         process.on(sig, handler);
       }
+      const onUsr1 = (): void => void this.hang.report("on SIGUSR1").then((r) => this.say(r));
+      this.signalHandlers.set("SIGUSR1", onUsr1);
+      process.on("SIGUSR1", onUsr1);
     }
     this.guardian = new JobGuardian(this.ctx.jobDir, this.ctx.token);
     const forward = this.opts.inheritOutput && this.opts.outputFiles?.copy !== false;
@@ -189,6 +205,7 @@ class Job {
     for (let rank = 0; rank < this.opts.np; rank++) this.start(rank);
     this.stdin?.start();
     if (this.opts.timeoutMs !== undefined) this.after(this.opts.timeoutMs, () => this.onTimeout());
+    if (this.opts.hangReportSeconds > 0) this.hang.detect(this.opts.hangReportSeconds, (report) => this.onHang(report));
     return promise;
   }
 
@@ -300,8 +317,19 @@ class Job {
   }
 
   private onNews(st: RankState, news: Buffer): void {
-    for (const byte of news) {
-      if (st.abortNext) {
+    for (let i = 0; i < news.length; i++) {
+      if (st.answer) {
+        const nl = news.indexOf(0x0a, i);
+        st.answer.push(news.subarray(i, nl < 0 ? news.length : nl));
+        if (nl < 0) break;
+        this.hang.onAnswer(st.rank, Buffer.concat(st.answer).toString("utf8"));
+        st.answer = undefined;
+        i = nl;
+        continue;
+      }
+      const byte = news[i]!;
+      if (byte === LIFELINE_NEWS.answer && !st.abortNext) st.answer = [Buffer.of(byte)];
+      else if (st.abortNext) {
         st.abortNext = false;
         this.fail(st, byte || 1, `rank ${st.rank} called abort(${byte || 1}); stopping every rank`, 0);
       } else if (byte === LIFELINE_NEWS.initStarted) st.initStarted = true;
@@ -334,6 +362,19 @@ class Job {
     this.timedOut = true;
     this.exitCode = TIMEOUT_EXIT_CODE;
     this.message = `onecopy: job timed out after ${formatSeconds(this.opts.timeoutMs!)} s`;
+    this.say(this.message);
+    this.stopRanks(0);
+  }
+
+  /** Every live rank has been blocked with no progress: print the report; with hangExit, end the job. */
+  private onHang(report: string): void {
+    if (this.stopReason !== undefined) return;
+    this.hangReport = report;
+    this.say(report);
+    if (!this.opts.hangExit) return;
+    this.stopReason = "failure";
+    this.exitCode = HANG_EXIT_CODE;
+    this.message = `onecopy: the job hung (see the hang report above); stopping every rank (--hang-exit)`;
     this.say(this.message);
     this.stopRanks(0);
   }
@@ -400,6 +441,7 @@ class Job {
   }
 
   private finish(): void {
+    this.hang.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const [sig, handler] of this.signalHandlers) process.off(sig, handler);
@@ -431,6 +473,7 @@ class Job {
     if (this.interrupted !== undefined) result.interrupted = this.interrupted;
     if (this.failedRank !== undefined) result.failedRank = this.failedRank;
     if (this.message !== undefined) result.message = this.message;
+    if (this.hangReport !== undefined) result.hangReport = this.hangReport;
     this.resolve(result);
   }
 }

@@ -47,6 +47,14 @@ export interface LaunchOptions {
   /** Kill the whole job after this many milliseconds (exit code 124). Default: no limit. */
   timeoutMs?: number;
   /**
+   * Hang detection: when every live rank has been blocked in onecopy calls, with nothing in
+   * flight and no progress, for this many seconds, print the hang report (each rank's blocked
+   * calls and the wait-for graph's cycles) once on stderr. 0 turns it off. Default 10.
+   */
+  hangReportSeconds?: number;
+  /** End the job when a hang is detected (see `hangReportSeconds`), with exit code 125. Default false. */
+  hangExit?: boolean;
+  /**
    * Prefix every forwarded output line with its rank: `true` or `"rank"` writes `[1] line`,
    * `"ompi"` writes Open MPI's `--tag-output` format, `[1,1]<stdout>:line` (job number, rank,
    * stream). Only affects forwarded output, not `onOutput`, `RankResult.stdout` or output files.
@@ -134,6 +142,8 @@ export interface ResolvedLaunchOptions {
   args: string[];
   env: Record<string, string | undefined>;
   timeoutMs: number | undefined;
+  hangReportSeconds: number;
+  hangExit: boolean;
   tagOutput: TagFormat | false;
   oversubscribe: boolean;
   bindTo: BindTo;
@@ -256,6 +266,8 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
     args: [...args],
     env,
     timeoutMs: duration("timeoutMs", options.timeoutMs, undefined, false),
+    hangReportSeconds: hangSeconds(options.hangReportSeconds),
+    hangExit: options.hangExit === true,
     tagOutput: tag === true ? "rank" : tag === false || tag === undefined ? false : tag,
     oversubscribe: options.oversubscribe === true,
     bindTo,
@@ -277,6 +289,14 @@ export function resolveLaunchOptions(options: LaunchOptions): ResolvedLaunchOpti
     collectOutput: options.collectOutput !== false,
     handleSignals: options.handleSignals !== false,
   };
+}
+
+function hangSeconds(s: unknown): number {
+  if (s === undefined) return 10;
+  if (typeof s !== "number" || !Number.isFinite(s) || s < 0 || s > 2 ** 31 / 1000) {
+    throw new OnecopyError(ErrorCode.INVALID_ARG, `hangReportSeconds must be a number of seconds ≥ 0 (0 turns hang detection off), got ${String(s)}`);
+  }
+  return s;
 }
 
 /** The absolute path of an executable file. @throws OnecopyError `ENOENT` */

@@ -9,7 +9,7 @@ import { Socket } from "node:net";
 import { basename } from "node:path";
 import { ENV } from "@onecopy/rendezvous";
 import { removeJobDir, JOB_DIR_PREFIX } from "./jobdir.js";
-import { LAUNCHER_ENV, LIFELINE_FD, LIFELINE_NEWS } from "./env.js";
+import { LAUNCHER_ENV, LIFELINE_FD, LIFELINE_NEWS, LIFELINE_QUERY } from "./env.js";
 
 /** Options of {@link watchLauncher}. */
 export interface WatchLauncherOptions {
@@ -69,7 +69,10 @@ export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
   socket.on("end", lost);
   socket.on("close", lost);
   socket.on("error", lost);
-  socket.resume(); // the launcher never writes; reading is only how EOF is noticed
+  // The launcher writes only hang queries; reading is also how EOF is noticed.
+  socket.on("data", (bytes: Buffer) => {
+    if (bytes.includes(LIFELINE_QUERY)) answerQuery();
+  });
   socket.unref();
 
   const stop = (): void => {
@@ -81,6 +84,23 @@ export function watchLauncher(options: WatchLauncherOptions = {}): () => void {
   };
   active = { stop };
   return stop;
+}
+
+let answer: () => object = () => ({ rank: Number(process.env[ENV.rank] ?? -1), blocked: [], progress: 0, inFlight: false });
+
+/** What this rank says when the launcher asks for the hang report (set by init() once joined). */
+export function answerHangQueries(f: () => object): void {
+  answer = f;
+}
+
+function answerQuery(): void {
+  let line: string;
+  try {
+    line = JSON.stringify(answer()) + "\n";
+  } catch {
+    return;
+  }
+  tell(Buffer.from(line)); // one short write; if the socket is full, the launcher counts this rank as busy
 }
 
 /** Whether this process is the leader of its process group (field 5 of /proc/self/stat). */
