@@ -39,6 +39,7 @@ export {
   OBJECT_OPS,
   type ObjectOp,
   Communicator,
+  Message,
   TUNABLES,
   type Completed,
   type ElementType,

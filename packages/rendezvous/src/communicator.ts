@@ -11,6 +11,7 @@ import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
 import { issendWorld } from "./synchronous.js";
+import { claimNow, claimWhenArrived, Message } from "./matched-message.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -245,6 +246,32 @@ export class Communicator {
     if (s === PROC_NULL) return new Status(PROC_NULL, ANY_TAG, 0);
     const m = this.engine.iprobe(this.ctx, s, t);
     return m ? new Status(this.localRank(m.src), m.tag, m.bytes) : null;
+  }
+
+  /**
+   * Wait for a matching message and take it (MPI_Mprobe): from now on no other receive can match
+   * it; receive it with the returned {@link Message}'s `recv(data)` or `recvObject()`. Only a
+   * message no receive was waiting for is taken: a receive posted before the message arrives
+   * gets it. From PROC_NULL it resolves at once with a Message of 0 bytes from PROC_NULL.
+   */
+  mprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Message> {
+    return this.call(() => {
+      this.checkOpen("mprobe");
+      const s = this.worldSource(source, "mprobe");
+      const t = this.checkTag(tag, "mprobe", true);
+      if (s === PROC_NULL) return completed(Message.procNull(this));
+      return mapRequest(claimWhenArrived(this.engine, this.ctx, s, t), (m) => new Message(this, m));
+    });
+  }
+
+  /** Take a matching message that has arrived (MPI_Improbe), or return null; never waits. See {@link mprobe}. */
+  improbe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Message | null {
+    this.checkOpen("improbe");
+    const s = this.worldSource(source, "improbe");
+    const t = this.checkTag(tag, "improbe", true);
+    if (s === PROC_NULL) return Message.procNull(this);
+    const m = claimNow(this.engine, this.ctx, s, t);
+    return m ? new Message(this, m) : null;
   }
 
   /**

@@ -11,6 +11,7 @@ export { ErrorCode, MessagingError, OnecopyError, type ErrorCodeValue } from "./
 export { Request, waitAll, waitAny, testAny, waitSome, testSome, testAll, UNDEFINED, Status, type Completed, type ElementType } from "./request.js";
 export { wtime, wtick } from "./time.js";
 export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
+export { Message } from "./matched-message.js";
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
 export { KNOBS, knobsOf, readKnob, parseByteCount, type Knob, type KnobLayer, type KnobName } from "@onecopy/cma";

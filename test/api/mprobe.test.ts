@@ -1,0 +1,38 @@
+// Matched probe (mprobe/improbe) over real ranks: exclusivity against wildcard receives posted
+// afterwards, MPI order against receives posted before, eager and rendezvous sizes, objects.
+import { describe, expect, it } from "vitest";
+import { explain, fixture, runJob } from "../kit/job.js";
+
+describe("matched probe", () => {
+  for (const np of [1, 2, 3, 4]) {
+    it(`takes the message it finds so no other receive can (np=${np})`, async () => {
+      const r = await runJob(fixture(import.meta.url, "mprobe.ts"), { np, timeoutMs: 30_000 });
+      expect(r.exitCode, explain(r)).toBe(0);
+      const out = r.results.map((x) => x[0] as Record<string, unknown>);
+      const a = out[0]!;
+      const peer = np > 1 ? 1 : 0;
+      for (const n of [16, 300_000]) {
+        expect(a[`n${n}`], `n=${n}`).toEqual({
+          probed: [peer, 1, n],
+          iprobeAfter: true,
+          wildcard: [2, 2], // the wildcard got B, never the mprobed A
+          matched: [peer, 1, n, 1],
+          again: "ERR_INVALID_ARG",
+          order: [3, 4], // the receive posted first took C1, the mprobe C2
+          twoProbes: [5, 6],
+          improbed: n * 2,
+          truncated: "ERR_TRUNCATE",
+          iprobeEnd: true,
+        });
+      }
+      expect(a.objects).toEqual(["one", 50_000, true, "two", true, "three"]);
+      expect(a.fanIn).toEqual(Array.from({ length: np - 1 }, (_, i) => [i + 1, (i + 1) * 1000, i + 1]));
+      for (const o of out) {
+        expect(o.procNull).toEqual([-2, -2, 0, 0]);
+        expect(o.badRank).toBe("ERR_INVALID_RANK");
+        expect(o.badTag).toBe("ERR_INVALID_TAG");
+        expect(o.badImprobe).toBe("ERR_INVALID_TAG");
+      }
+    });
+  }
+});
