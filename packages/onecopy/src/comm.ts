@@ -1,7 +1,7 @@
 // The public communicator: point-to-point from @onecopy/rendezvous plus the collectives of
 // @onecopy/collectives as methods.
 import * as coll from "@onecopy/collectives";
-import { Communicator, Request } from "@onecopy/rendezvous";
+import { Communicator, Request, type Group } from "@onecopy/rendezvous";
 import * as objs from "@onecopy/rendezvous";
 import type { ObjectOp } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
@@ -31,6 +31,16 @@ export class Comm extends Communicator {
   /** Split into disjoint communicators by `color`, ordered by `key` (see {@link Communicator.split}). Collective. */
   override split(color: number | null, key = 0): Promise<Comm | null> {
     return super.split(color, key) as Promise<Comm | null>;
+  }
+
+  /** A communicator of `group`'s processes in its order; null off the group (see {@link Communicator.create}). Collective. */
+  override create(group: Group): Promise<Comm | null> {
+    return super.create(group) as Promise<Comm | null>;
+  }
+
+  /** All ranks, on a context of their own (every rank here shares memory; see {@link Communicator.splitType}). Collective. */
+  override splitType(type: "shared"): Promise<Comm> {
+    return super.splitType(type) as Promise<Comm>;
   }
 
   /** Resolve once every rank has entered the barrier (dissemination: ceil(log2 n) rounds). */

@@ -40,6 +40,8 @@ export {
   type ObjectOp,
   Communicator,
   Message,
+  Group,
+  type Comparison,
   TUNABLES,
   type Completed,
   type ElementType,

@@ -12,6 +12,8 @@ import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
 import { issendWorld } from "./synchronous.js";
 import { claimNow, claimWhenArrived, Message } from "./matched-message.js";
+import { Group } from "./group.js";
+import { compareComms, createFromGroup, type Comparison } from "./comm-groups.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
@@ -333,6 +335,41 @@ export class Communicator {
       .sort((a, b) => a.k - b.k || a.r - b.r)
       .map((m) => this.group[m.r]!);
     return this.derive(`${this.ctx}.${n}:${c}`, members);
+  }
+
+  /** The group of this communicator's processes, in rank order (MPI_Comm_group). */
+  getGroup(): Group {
+    this.checkOpen("getGroup");
+    return new Group(this.group, this.engine.rank);
+  }
+
+  /**
+   * A communicator of the processes of `group` (a subset of this one's), ranked in the group's
+   * order (MPI_Comm_create). Collective over this communicator, every rank passing the same
+   * group; null on the ranks that are not in it.
+   */
+  create(group: Group): Promise<Communicator | null> {
+    return createFromGroup(this, group);
+  }
+
+  /**
+   * How this communicator relates to `other` (MPI_Comm_compare): "ident" (the same
+   * communicator), "congruent" (same processes in the same order, another context), "similar"
+   * (same processes, another order) or "unequal".
+   */
+  compare(other: Communicator): Comparison {
+    return compareComms(this, other);
+  }
+
+  /**
+   * Split by the kind of resource ranks share (MPI_Comm_split_type). With "shared" every rank
+   * shares memory with every other (one machine), so the result has all of this
+   * communicator's ranks in the same order, on a context of its own. Collective.
+   */
+  async splitType(type: "shared"): Promise<Communicator> {
+    this.checkOpen("splitType");
+    if (type !== "shared") this.fail(ErrorCode.INVALID_ARG, `splitType: type ${JSON.stringify(type)} is not supported (use "shared", MPI_COMM_TYPE_SHARED)`);
+    return this.dup();
   }
 
   /** Every rank contributes a small value; returns all of them by rank (naive all-to-all). */

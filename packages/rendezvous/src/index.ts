@@ -12,6 +12,8 @@ export { Request, waitAll, waitAny, testAny, waitSome, testSome, testAll, UNDEFI
 export { wtime, wtick } from "./time.js";
 export { Communicator, WORLD_CTX, type ObjectMessage, type RuntimeHandle } from "./communicator.js";
 export { Message } from "./matched-message.js";
+export { Group } from "./group.js";
+export type { Comparison } from "./comm-groups.js";
 export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime.js";
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
 export { KNOBS, knobsOf, readKnob, parseByteCount, type Knob, type KnobLayer, type KnobName } from "@onecopy/cma";
