@@ -8,6 +8,9 @@ import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
 
 export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
 
+import type { CartComm } from "./topology/cart.js";
+import { startCart } from "./topology/cart-create.js";
+
 type Counts = ArrayLike<number>;
 
 /**
@@ -41,6 +44,18 @@ export class Comm extends Communicator {
   /** All ranks, on a context of their own (every rank here shares memory; see {@link Communicator.splitType}). Collective. */
   override splitType(type: "shared"): Promise<Comm> {
     return super.splitType(type) as Promise<Comm>;
+  }
+
+  /**
+   * A communicator whose first product(dims) ranks form a Cartesian grid (MPI_Cart_create),
+   * in rank order (`reorder` is accepted and ignored: every rank is on one machine); `periods`
+   * says which dimensions wrap. Collective; null on the ranks beyond the grid. `dimsCreate`
+   * chooses balanced dims.
+   */
+  async createCart(dims: readonly number[], periods: readonly boolean[], reorder = false): Promise<CartComm | null> {
+    const { grid, part } = startCart(this, dims, periods, reorder);
+    const [{ CartComm }, comm] = await Promise.all([import("./topology/cart.js"), part]); // cart.ts extends this class
+    return comm ? CartComm.over(comm as Comm, grid) : null;
   }
 
   /** Resolve once every rank has entered the barrier (dissemination: ceil(log2 n) rounds). */
