@@ -4,9 +4,10 @@ import { describe, expect, it } from "vitest";
 import { explain, fixture, runJob } from "../kit/job.js";
 
 describe("matched probe", () => {
-  for (const np of [1, 2, 3, 4]) {
-    it(`takes the message it finds so no other receive can (np=${np})`, async () => {
-      const r = await runJob(fixture(import.meta.url, "mprobe.ts"), { np, timeoutMs: 30_000 });
+  const runs = [[1, "cma"], [2, "cma"], [2, "socket"], [2, "shm"], [3, "cma"], [4, "cma"]] as const;
+  for (const [np, transport] of runs) {
+    it(`takes the message it finds so no other receive can (np=${np}, ${transport})`, async () => {
+      const r = await runJob(fixture(import.meta.url, "mprobe.ts"), { np, transport, timeoutMs: 30_000 });
       expect(r.exitCode, explain(r)).toBe(0);
       const out = r.results.map((x) => x[0] as Record<string, unknown>);
       const a = out[0]!;

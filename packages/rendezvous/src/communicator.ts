@@ -364,12 +364,13 @@ export class Communicator {
   /**
    * Split by the kind of resource ranks share (MPI_Comm_split_type). With "shared" every rank
    * shares memory with every other (one machine), so the result has all of this
-   * communicator's ranks in the same order, on a context of its own. Collective.
+   * communicator's ranks in the same order, on a context of its own (and, as any split, no
+   * topology). Collective.
    */
   async splitType(type: "shared"): Promise<Communicator> {
     this.checkOpen("splitType");
     if (type !== "shared") this.fail(ErrorCode.INVALID_ARG, `splitType: type ${JSON.stringify(type)} is not supported (use "shared", MPI_COMM_TYPE_SHARED)`);
-    return this.dup();
+    return (await this.split(0, this.rank))!;
   }
 
   /** Every rank contributes a small value; returns all of them by rank (naive all-to-all). */
