@@ -34,6 +34,7 @@ describe("matched probe", () => {
         expect(o.badTag).toBe("ERR_INVALID_TAG");
         expect(o.badImprobe).toBe("ERR_INVALID_TAG");
       }
+      for (const rk of r.results) expect(rk[1]).toEqual({ waiting: "ERR_CLOSED", after: "ERR_CLOSED", afterImprobe: "ERR_CLOSED" });
     });
   }
 });
