@@ -7,13 +7,13 @@ import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
 import { mapRequest, Request, Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
+import { claimNow, claimWhenArrived, Message } from "./matched-message.js";
+import { Group } from "./group.js";
+import { compareComms, createFromGroup, type Comparison } from "./comm-groups.js";
 import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
 import { issendWorld } from "./synchronous.js";
-import { claimNow, claimWhenArrived, Message } from "./matched-message.js";
-import { Group } from "./group.js";
-import { compareComms, createFromGroup, type Comparison } from "./comm-groups.js";
 
 /** What a communicator needs from the process-wide runtime. */
 export interface RuntimeHandle {
