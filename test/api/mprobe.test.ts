@@ -43,6 +43,6 @@ describe("matched probe and peer loss", () => {
   it("pending mprobes and the receive of a matched message fail with ERR_PEER_LOST when the sender dies", async () => {
     const r = await runJob(fixture(import.meta.url, "mprobe-lost.ts"), { np: 2, failGraceMs: 5000, timeoutMs: 30_000 });
     expect(r.ranks[1]!.signal, explain(r)).toBe("SIGKILL");
-    expect(r.results[0]![0], explain(r)).toEqual({ byRank: "ERR_PEER_LOST", any: "ERR_PEER_LOST", recv: "ERR_PEER_LOST", after: "ERR_PEER_LOST" });
+    expect(r.results[0]![0], explain(r)).toEqual({ byRank: "ERR_PEER_LOST", any: "ERR_PEER_LOST", recv: "ERR_PEER_LOST", after: "ERR_PEER_LOST", improbe: "ERR_PEER_LOST" });
   });
 });

@@ -7,7 +7,7 @@ import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
 import { mapRequest, Request, Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
-import { claimNow, claimWhenArrived, Message } from "./matched-message.js";
+import { claimIfAny, claimWhenArrived, Message } from "./matched-message.js";
 import { Group } from "./group.js";
 import { compareComms, createFromGroup, type Comparison } from "./comm-groups.js";
 import { receiveValue, sendValue } from "./object-messages.js";
@@ -266,13 +266,17 @@ export class Communicator {
     });
   }
 
-  /** Take a matching message that has arrived (MPI_Improbe), or return null; never waits. See {@link mprobe}. */
+  /**
+   * Take a matching message that has arrived (MPI_Improbe), or return null; never waits. See
+   * {@link mprobe}. Throws ERR_PEER_LOST when nothing is there and `source` has left the job or
+   * died (nothing from it can come any more).
+   */
   improbe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Message | null {
     this.checkOpen("improbe");
     const s = this.worldSource(source, "improbe");
     const t = this.checkTag(tag, "improbe", true);
     if (s === PROC_NULL) return Message.procNull(this);
-    const m = claimNow(this.engine, this.ctx, s, t);
+    const m = claimIfAny(this.engine, this.ctx, s, t);
     return m ? new Message(this, m) : null;
   }
 

@@ -21,6 +21,15 @@ export function claimNow(engine: Engine, ctx: string, src: number, tag: number):
   return engine.contexts.takeUnexpected(ctx, src, tag) ?? null;
 }
 
+/** improbe: like {@link claimNow}, but ERR_PEER_LOST when nothing is there and nothing matching can come any more (as iprobe). */
+export function claimIfAny(engine: Engine, ctx: string, src: number, tag: number): Incoming | null {
+  const m = claimNow(engine, ctx, src, tag);
+  if (m) return m;
+  const gone = unreachable(engine, ctx, src);
+  if (gone !== null) throw engine.errors.lost(gone, "improbe");
+  return null;
+}
+
 /** Wait for a matching unexpected message on `ctx` and take it out of the queue. */
 export function claimWhenArrived(engine: Engine, ctx: string, src: number, tag: number): Request<Incoming> {
   const req = engine.newRequest<Incoming>();
@@ -60,7 +69,7 @@ export function claimWhenArrived(engine: Engine, ctx: string, src: number, tag: 
   return req;
 }
 
-/** A rank whose loss makes a message from `src` on `ctx` impossible (as the engine decides for receives), or null. */
+/** A rank whose loss makes a message from `src` on `ctx` impossible (the rule receives follow, see PROTOCOL.md "Loss and close"), or null. */
 function unreachable(engine: Engine, ctx: string, src: number): number | null {
   if (src !== ANY_SOURCE) {
     const l = engine.links[src];
