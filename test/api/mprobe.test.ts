@@ -17,6 +17,7 @@ describe("matched probe", () => {
           probed: [peer, 1, n],
           iprobeAfter: true,
           wildcard: [2, 2], // the wildcard got B, never the mprobed A
+          badBuffer: "ERR_INVALID_BUFFER",
           matched: [peer, 1, n, 1],
           again: "ERR_INVALID_ARG",
           order: [3, 4], // the receive posted first took C1, the mprobe C2
