@@ -1,6 +1,8 @@
 /**
  * heat — 2D heat diffusion (5-point Jacobi stencil) on a grid split into column strips, with
- * the halo columns exchanged by sendrecv every step.
+ * the halo columns exchanged by sendrecv every step. The strips form a 1-D Cartesian
+ * communicator (`createCart`, not periodic): `shift(0, 1)` names the left and right neighbours,
+ * PROC_NULL at the edges of the grid, where sendrecv then moves nothing.
  *
  * The grid is row-major, so a column is not contiguous: one 8-byte value per row. The example
  * sends each halo column in two ways and times both:
@@ -25,7 +27,9 @@ import { init, allocBuffer, PROC_NULL } from "onecopy";
 import { flags, human, report, verify } from "./_shared.js";
 
 const opt = flags({ rows: 8192, cols: 2048, steps: 50, bench: 20, serial: 1 }, { rows: 4400, cols: 48, steps: 20, bench: 10 });
-const comm = await init();
+const world = await init();
+// One strip per rank, in rank order: the strips are a 1-D grid that does not wrap around.
+const comm = (await world.createCart([world.size], [false]))!;
 const { rank, size } = comm;
 const R = Math.floor(opt.rows);
 const C = Math.floor(opt.cols);
@@ -50,8 +54,7 @@ const c0 = Math.floor((rank * C) / size);
 const c1 = Math.floor(((rank + 1) * C) / size);
 const w = c1 - c0;
 const W = w + 2; // local row length
-const left = rank > 0 ? rank - 1 : PROC_NULL;
-const right = rank < size - 1 ? rank + 1 : PROC_NULL;
+const { source: left, dest: right } = comm.shift(0, 1); // PROC_NULL past either edge
 // Local columns that are updated: owned and not on the global boundary.
 const uFrom = c0 === 0 ? 2 : 1; // first updated local col (global col 0 is boundary)
 const uTo = c1 === C ? w - 1 : w; // last updated local col (inclusive)
@@ -219,4 +222,4 @@ await verify(
       : "iovec and pack runs bit-identical on every rank (serial check skipped)",
 );
 await report(comm, "heat", simSecs, stats);
-await comm.close();
+await world.close();

@@ -4,10 +4,14 @@ import * as coll from "@onecopy/collectives";
 import { block, boundedCollective, Communicator, nextCollective, NO_PEER, Request, userFacing, type WaitOptions } from "@onecopy/rendezvous";
 import * as objs from "@onecopy/rendezvous";
 import type { ObjectOp } from "@onecopy/rendezvous";
+import type { Group } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
 import { abortJob } from "./launcher/watch.js";
 
 export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
+
+import type { CartComm } from "./topology/cart.js";
+import { startCart } from "./topology/cart-create.js";
 
 type Counts = ArrayLike<number>;
 
@@ -173,6 +177,30 @@ export class Comm extends Communicator {
   /** Like {@link reduceObject}, with the result on every rank (mpi4py `allreduce`). */
   allreduceObject<T>(value: T, op: ObjectOp<T>, opts?: WaitOptions): Promise<T> {
     return this.runObject("allreduceObject", () => objs.allreduceObject(this, value, op), opts, [value, op]);
+  }
+
+  // ---- communicators from groups, and Cartesian topologies -------------------------------
+
+  /** A communicator of `group`'s processes in its order; null off the group (see {@link Communicator.create}). Collective. */
+  override create(group: Group): Promise<Comm | null> {
+    return super.create(group) as Promise<Comm | null>;
+  }
+
+  /** All ranks, on a context of their own (every rank here shares memory; see {@link Communicator.splitType}). Collective. */
+  override splitType(type: "shared"): Promise<Comm> {
+    return super.splitType(type) as Promise<Comm>;
+  }
+
+  /**
+   * A communicator whose first product(dims) ranks form a Cartesian grid (MPI_Cart_create),
+   * in rank order (`reorder` is accepted and ignored: every rank is on one machine); `periods`
+   * says which dimensions wrap. Collective; null on the ranks beyond the grid. `dimsCreate`
+   * chooses balanced dims.
+   */
+  async createCart(dims: readonly number[], periods: readonly boolean[], reorder = false): Promise<CartComm | null> {
+    const { grid, part } = startCart(this, dims, periods, reorder);
+    const [{ CartComm }, comm] = await Promise.all([import("./topology/cart.js"), part]); // cart.ts extends this class
+    return comm ? CartComm.over(comm as Comm, grid) : null;
   }
 
   // ---- non-blocking collectives ----------------------------------------------------------

@@ -41,6 +41,9 @@ export {
   OBJECT_OPS,
   type ObjectOp,
   Communicator,
+  Message,
+  Group,
+  type Comparison,
   TUNABLES,
   type Completed,
   type ElementType,
@@ -54,6 +57,8 @@ export {
 } from "@onecopy/rendezvous";
 export { allocBuffer, bufferBacking, cmaAvailability, CmaError } from "@onecopy/cma";
 
+export { CartComm } from "./topology/cart.js";
+export { dimsCreate } from "./topology/dims.js";
 export { Comm, IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "./comm.js";
 
 /**

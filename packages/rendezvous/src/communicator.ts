@@ -8,6 +8,9 @@ import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
 import { mapRequest, Request, Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
+import { claimIfAny, claimWhenArrived, Message } from "./matched-message.js";
+import { Group } from "./group.js";
+import { compareComms, createFromGroup, type Comparison } from "./comm-groups.js";
 import { receiveValue, sendValue } from "./object-messages.js";
 import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
@@ -303,6 +306,36 @@ export class Communicator extends EventEmitter {
   }
 
   /**
+   * Wait for a matching message and take it (MPI_Mprobe): from now on no other receive can match
+   * it; receive it with the returned {@link Message}'s `recv(data)` or `recvObject()`. Only a
+   * message no receive was waiting for is taken: a receive posted before the message arrives
+   * gets it. From PROC_NULL it resolves at once with a Message of 0 bytes from PROC_NULL.
+   */
+  mprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Message> {
+    return this.call(() => {
+      this.checkOpen("mprobe");
+      const s = this.worldSource(source, "mprobe");
+      const t = this.checkTag(tag, "mprobe", true);
+      if (s === PROC_NULL) return completed(Message.procNull(this));
+      return mapRequest(claimWhenArrived(this.engine, this.ctx, s, t), (m) => new Message(this, m));
+    });
+  }
+
+  /**
+   * Take a matching message that has arrived (MPI_Improbe), or return null; never waits. See
+   * {@link mprobe}. Throws ERR_PEER_LOST when nothing is there and `source` has left the job or
+   * died (nothing from it can come any more).
+   */
+  improbe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Message | null {
+    this.checkOpen("improbe");
+    const s = this.worldSource(source, "improbe");
+    const t = this.checkTag(tag, "improbe", true);
+    if (s === PROC_NULL) return Message.procNull(this);
+    const m = claimIfAny(this.engine, this.ctx, s, t);
+    return m ? new Message(this, m) : null;
+  }
+
+  /**
    * Send any msgpack-encodable value (objects, arrays, Map, Set, Date, BigInt, typed arrays,
    * cycles). Typed arrays above the eager limit inside the value are not encoded: they travel as
    * a gathered message of their own, copied once like any large buffer — so do not modify them
@@ -365,6 +398,42 @@ export class Communicator extends EventEmitter {
       .sort((a, b) => a.k - b.k || a.r - b.r)
       .map((m) => this.group[m.r]!);
     return this.derive(`${this.ctx}.${n}:${c}`, members);
+  }
+
+  /** The group of this communicator's processes, in rank order (MPI_Comm_group). */
+  getGroup(): Group {
+    this.checkOpen("getGroup");
+    return new Group(this.group, this.engine.rank);
+  }
+
+  /**
+   * A communicator of the processes of `group` (a subset of this one's), ranked in the group's
+   * order (MPI_Comm_create). Collective over this communicator, every rank passing the same
+   * group; null on the ranks that are not in it.
+   */
+  create(group: Group): Promise<Communicator | null> {
+    return createFromGroup(this, group);
+  }
+
+  /**
+   * How this communicator relates to `other` (MPI_Comm_compare): "ident" (the same
+   * communicator), "congruent" (same processes in the same order, another context), "similar"
+   * (same processes, another order) or "unequal".
+   */
+  compare(other: Communicator): Comparison {
+    return compareComms(this, other);
+  }
+
+  /**
+   * Split by the kind of resource ranks share (MPI_Comm_split_type). With "shared" every rank
+   * shares memory with every other (one machine), so the result has all of this
+   * communicator's ranks in the same order, on a context of its own (and, as any split, no
+   * topology). Collective.
+   */
+  async splitType(type: "shared"): Promise<Communicator> {
+    this.checkOpen("splitType");
+    if (type !== "shared") this.fail(ErrorCode.INVALID_ARG, `splitType: type ${JSON.stringify(type)} is not supported (use "shared", MPI_COMM_TYPE_SHARED)`);
+    return (await this.split(0, this.rank))!;
   }
 
   /** Every rank contributes a small value; returns all of them by rank (naive all-to-all). */
