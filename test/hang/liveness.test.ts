@@ -35,3 +35,20 @@ describe("liveness", () => {
     expect(Date.now() - t0, why).toBeLessThan(20_000);
   });
 });
+
+describe("exiting without closing the world", () => {
+  it("fails the job and names the rank that exited 0 without close() while others still ran", { timeout: 60_000 }, async () => {
+    const r = await runJob(fixture(import.meta.url, "exit-unclosed.ts"), { np: 2, failGraceMs: 10_000, timeoutMs: 45_000 });
+    const why = explain(r);
+    expect(r.results[0]![0], why).toEqual({ got: "ERR_PEER_LOST" });
+    expect({ exitCode: r.exitCode, failedRank: r.failedRank }, why).toEqual({ exitCode: 1, failedRank: 1 });
+    expect(r.message, why).toMatch(/rank 1 exited with code 0 without closing its world/);
+  });
+
+  it("lets a rank that closed, then exited, go: the job succeeds", { timeout: 60_000 }, async () => {
+    const r = await runJob(fixture(import.meta.url, "exit-unclosed.ts"), { np: 2, env: { FIXTURE_CLOSE: "1" }, timeoutMs: 45_000 });
+    const why = explain(r);
+    expect(r.results[0]![0], why).toEqual({ got: "ERR_PEER_LOST" });
+    expect(r.exitCode, why).toBe(0);
+  });
+});

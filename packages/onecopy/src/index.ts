@@ -78,7 +78,7 @@ export function init(opts: InitOptions = {}): Promise<Comm> {
 async function join(opts: InitOptions): Promise<Comm> {
   watchLauncher(); // a rank never outlives its launcher
   tellLauncher("init"); // from now on the other ranks may be waiting for this one
-  const comm = await initWorld(opts, (rt, ctx) => new Comm(rt, ctx, null));
+  const comm = await initWorld({ ...opts, onClosed: () => tellLauncher("closed") }, (rt, ctx) => new Comm(rt, ctx, null));
   answerHangQueries(() => hangAnswer(comm.rank, comm.engine));
   tellLauncher("joined");
   return comm;

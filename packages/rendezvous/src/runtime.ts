@@ -17,6 +17,8 @@ export interface InitOptions {
   connectTimeoutMs?: number;
   /** Where warnings go (default: stderr). */
   warn?: (message: string) => void;
+  /** Called once the world is closed (close(), or the program ran out of work): every peer has had our BYE. */
+  onClosed?: () => void;
 }
 
 function readJob(env: NodeJS.ProcessEnv): { rank: number; size: number; jobDir: string; token: string } | null {
@@ -39,7 +41,10 @@ class Runtime implements RuntimeHandle {
   private closing: Promise<void> | null = null;
   private readonly onBeforeExit = () => void this.shutdown();
 
-  constructor(private readonly world: World) {
+  constructor(
+    private readonly world: World,
+    private readonly onClosed?: () => void,
+  ) {
     process.on("beforeExit", this.onBeforeExit);
   }
 
@@ -57,6 +62,7 @@ class Runtime implements RuntimeHandle {
     await this.world.engine.close();
     this.world.server?.close();
     if (this.world.socketPath) rmSync(this.world.socketPath, { force: true });
+    this.onClosed?.();
   }
 }
 
@@ -79,7 +85,7 @@ export async function initWorld<C extends Communicator = Communicator>(
   const tunables: Tunables = readTunables(overrides);
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + "\n"));
   const world = await connectWorld(job, tunables, warn);
-  const runtime = new Runtime(world);
+  const runtime = new Runtime(world, opts.onClosed);
   const comm = factory ? factory(runtime, WORLD_CTX) : (new Communicator(runtime, WORLD_CTX, null) as C);
   reportReadFailures(world, warn);
   return comm;

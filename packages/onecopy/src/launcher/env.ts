@@ -36,6 +36,8 @@ export const LIFELINE_NEWS = {
   initStarted: 0x53, // "S"
   /** init() finished: this rank is connected to every other rank. */
   joined: 0x4a, // "J"
+  /** The world was closed (close(), or the program ran out of work): an exit after this is a clean one. */
+  closed: 0x43, // "C"
   /** comm.abort(code): the next byte is the exit code; the launcher stops the whole job now. */
   abort: 0x41, // "A"
   /** The answer to a hang query: one line of JSON (a HangAnswer), this byte its opening brace, ending with "\n". */

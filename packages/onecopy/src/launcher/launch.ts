@@ -102,6 +102,8 @@ interface RankState {
   initStarted: boolean;
   /** It said that init() finished. */
   joined: boolean;
+  /** It said that its world is closed (close(), or the program ran out of work). */
+  worldClosed?: boolean;
   /** The hang answer being read (a JSON line), while one is. */
   answer?: Buffer[];
   stdout?: RankStreamReader;
@@ -302,6 +304,7 @@ class Job {
     st.closed = true;
     // Its lifeline is closed too, so what it said there is all it will ever say.
     this.checkLeftBeforeJoining();
+    this.checkLeftWithoutClosing();
     if (--this.remaining === 0) this.finish();
   }
 
@@ -334,6 +337,7 @@ class Job {
         this.fail(st, byte || 1, `rank ${st.rank} called abort(${byte || 1}); stopping every rank`, 0);
       } else if (byte === LIFELINE_NEWS.initStarted) st.initStarted = true;
       else if (byte === LIFELINE_NEWS.joined) st.joined = true;
+      else if (byte === LIFELINE_NEWS.closed) st.worldClosed = true;
       else if (byte === LIFELINE_NEWS.abort) st.abortNext = true;
     }
     this.checkLeftBeforeJoining();
@@ -354,6 +358,19 @@ class Job {
     if (!waiting) return;
     const why = left.initStarted ? "it called init() but exited before init() finished" : "it never called init()";
     this.fail(left, 1, `rank ${left.rank} exited with code 0 before joining the job (${why})`);
+  }
+
+  /**
+   * A rank that joined and then exited 0 without closing its world (process.exit() before
+   * close(); a program that simply ends closes it by itself), while other ranks still run and may
+   * be using it: they see ERR_PEER_LOST. Open MPI fails such a job ("exited without calling
+   * finalize"); so does this launcher, naming the rank.
+   */
+  private checkLeftWithoutClosing(): void {
+    if (this.stopReason !== undefined) return;
+    const left = this.ranks.find((st) => st.closed && st.code === 0 && st.joined && !st.worldClosed);
+    if (!left || !this.ranks.some((st) => st !== left && !st.exited)) return;
+    this.fail(left, 1, `rank ${left.rank} exited with code 0 without closing its world (it called process.exit() before comm.close()) while other ranks were still running; they lose it as a peer (ERR_PEER_LOST)`);
   }
 
   private onTimeout(): void {

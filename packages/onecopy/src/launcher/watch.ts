@@ -116,11 +116,11 @@ function leadsOwnProcessGroup(): boolean {
 
 /**
  * Tell the launcher how far this rank got in joining the job: `"init"` when init() is called,
- * `"joined"` when it has finished. One byte on the lifeline; does nothing outside the launcher
+ * `"joined"` when it has finished, `"closed"` when its world is closed. One byte on the lifeline; does nothing outside the launcher
  * (or in a process the rank started, which inherits the environment but is not a rank).
  */
-export function tellLauncher(news: "init" | "joined"): void {
-  tell(Buffer.of(news === "init" ? LIFELINE_NEWS.initStarted : LIFELINE_NEWS.joined));
+export function tellLauncher(news: "init" | "joined" | "closed"): void {
+  tell(Buffer.of(news === "init" ? LIFELINE_NEWS.initStarted : news === "joined" ? LIFELINE_NEWS.joined : LIFELINE_NEWS.closed));
 }
 
 /** Write `bytes` on the lifeline, synchronously; whether the launcher got them. */
