@@ -37,6 +37,7 @@ import { measureRawCma, type RawCmaResult } from "./lib/raw-cma.js";
 import { formatBytes, lineChart, type Series } from "./lib/svg-chart.js";
 import { checkOpenMpi, measureOpenMpi, mergeOmpi, setupOpenMpi, type OmpiResult, type OmpiRun } from "./openmpi.js";
 import type { P2PReport, P2PResult } from "./p2p.js";
+import { cpuBusy } from "./lib/machine.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -142,23 +143,6 @@ const failures: Array<{ config: string; run: number; message: string; stderr: st
 const tmp = join(tmpdir(), `onecopy-p2p-${process.pid}`);
 mkdirSync(tmp, { recursive: true });
 
-/** Busy fraction of all CPUs over `ms` (from /proc/stat); null where unavailable. */
-async function cpuBusy(ms: number): Promise<number | null> {
-  const read = () => {
-    try {
-      const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-      const idle = f[3]! + (f[4] ?? 0);
-      return { idle, total: f.reduce((a, b) => a + b, 0) };
-    } catch {
-      return null;
-    }
-  };
-  const a = read();
-  await new Promise((r) => setTimeout(r, ms));
-  const b = read();
-  if (!a || !b || b.total === a.total) return null;
-  return 1 - (b.idle - a.idle) / (b.total - a.total);
-}
 
 /**
  * On a shared machine, wait (up to maxWaitMs) until the other processes leave the CPUs mostly

@@ -90,17 +90,28 @@ export interface BlockedCallInfo {
 export interface HangAnswer {
   rank: number;
   blocked: BlockedCallInfo[];
+  /** Blocked calls beyond those listed (a program awaiting thousands of requests at once). */
+  more?: number;
   /** Grows whenever this rank completes an operation or moves a message or a frame. */
   progress: number;
   /** Bytes are waiting to be written to a peer's socket. */
   inFlight: boolean;
 }
 
+/** Blocked calls listed in one hang answer (the most recent ones); the rest are counted in `more`. */
+const MAX_LISTED = 32;
+
 /** This rank's answer now; `engine` is the world's (absent before init() finished). */
 export function hangAnswer(rank: number, engine: Engine | undefined): HangAnswer {
   const now = Date.now();
   const out: BlockedCallInfo[] = [];
+  let more = 0;
   for (let b = head; b; b = b.next) {
+    // The answer is one short line on the lifeline: thousands of awaited requests are counted, not listed.
+    if (out.length === MAX_LISTED) {
+      more++;
+      continue;
+    }
     const peerWorld = b.peer >= 0 ? (b.comm.group[b.peer] ?? NO_PEER) : b.peer;
     out.push({ call: b.call, comm: b.comm.ctx, group: [...b.comm.group], peer: b.peer, peerWorld, tag: b.tag, seq: b.seq, ms: now - b.since });
   }
@@ -111,5 +122,5 @@ export function hangAnswer(rank: number, engine: Engine | undefined): HangAnswer
     progress += s.sent.messages + s.eager.messages + s.fallback.messages + s.shm.messages + s.shm.cells + s.singleCopy.calls + s.self.messages + s.control.messages;
     for (const l of engine.links) if (l && l.socket.writableLength > 0) inFlight = true;
   }
-  return { rank, blocked: out.reverse(), progress, inFlight };
+  return more > 0 ? { rank, blocked: out.reverse(), more, progress, inFlight } : { rank, blocked: out.reverse(), progress, inFlight };
 }

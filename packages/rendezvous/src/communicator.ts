@@ -16,7 +16,7 @@ import { makeTransport, type CollectiveTransport } from "./transport.js";
 import { shouldPack } from "./path.js";
 import { checkWaitOptions, type WaitOptions } from "./wait-options.js";
 import { withdrawable, withdrawableProbe } from "./withdraw.js";
-import { departedSource, emitPeerLoss } from "./liveness.js";
+import { emitPeerLoss } from "./liveness.js";
 import { userFacing } from "./user-stack.js";
 import { block, NO_PEER } from "./blocked-calls.js";
 
@@ -300,7 +300,7 @@ export class Communicator extends EventEmitter {
     if (s === PROC_NULL) return new Status(PROC_NULL, ANY_TAG, 0);
     const m = this.engine.iprobe(this.ctx, s, t);
     if (m) return new Status(this.localRank(m.src), m.tag, m.bytes);
-    const gone = departedSource(this.engine, this.ctx, s);
+    const gone = this.engine.departedSource(this.ctx, s);
     if (gone !== null) throw this.engine.errors.lost(gone, "iprobe");
     return null;
   }

@@ -204,7 +204,7 @@ export class Engine implements ProtocolHost, LinkHandler {
       this.deliver(m, p);
       return req;
     }
-    const unreachable = this.unreachableSource(ctx, src);
+    const unreachable = this.departedSource(ctx, src);
     if (unreachable !== null) {
       req.reject(this.errors.lost(unreachable, `receive from ${src === ANY_SOURCE ? "any rank" : `rank ${src}`}`));
       return req;
@@ -213,8 +213,12 @@ export class Engine implements ProtocolHost, LinkHandler {
     return req;
   }
 
-  /** A rank whose loss makes a receive from `src` on `ctx` impossible, or null. */
-  private unreachableSource(ctx: string, src: number): number | null {
+  /**
+   * The world rank whose departure means nothing matching (`ctx`, `src`) can ever arrive, or
+   * null: `src` itself once it left or was lost; for ANY_SOURCE a lost member of the context's
+   * group (PROTOCOL.md, "Loss and close"). Receives, probes and matched probes follow it.
+   */
+  departedSource(ctx: string, src: number): number | null {
     if (src !== ANY_SOURCE) {
       const l = this.links[src];
       return l && (l.state === "lost" || l.state === "left") ? src : null;
@@ -224,6 +228,7 @@ export class Engine implements ProtocolHost, LinkHandler {
     }
     return null;
   }
+
 
   /** Non-blocking probe: the first matching message waiting on `ctx`, without receiving it. */
   iprobe(ctx: string, src: number, tag: number): Incoming | null {
@@ -242,7 +247,7 @@ export class Engine implements ProtocolHost, LinkHandler {
       req.resolve(found);
       return req;
     }
-    const unreachable = this.unreachableSource(ctx, src);
+    const unreachable = this.departedSource(ctx, src);
     if (unreachable !== null) {
       req.reject(this.errors.lost(unreachable, "probe"));
       return req;
@@ -257,8 +262,11 @@ export class Engine implements ProtocolHost, LinkHandler {
     else this.contexts.queueUnexpected(m);
   }
 
-  /** Serve receive `p` with message `m`. Whatever goes wrong, `p` settles and `m`'s sender is released. */
-  private deliver(m: Incoming, p: PostedRecv): void {
+  /**
+   * Serve receive `p` with message `m` (matched here, or claimed earlier by a matched probe).
+   * Whatever goes wrong, `p` settles and `m`'s sender is released.
+   */
+  deliver(m: Incoming, p: PostedRecv): void {
     try {
       if (m.kind === "rts") this.rendezvous.receive(m, p);
       else deliverBuffered(this, m, p);

@@ -1,22 +1,8 @@
 // Liveness of a communicator's peers as its users see it: iprobe naming a departed rank, and
 // the "peerlost" event.
 import { EventEmitter } from "node:events";
-import { ANY_SOURCE } from "./constants.js";
 import type { Engine } from "./engine.js";
 
-/**
- * The world rank whose departure means nothing matching (`ctx`, `src`) can ever arrive, or
- * null: `src` itself once it left or was lost; for ANY_SOURCE a lost member of the context's
- * group (the rule receives follow, see PROTOCOL.md "Loss and close").
- */
-export function departedSource(engine: Engine, ctx: string, src: number): number | null {
-  if (src !== ANY_SOURCE) {
-    const s = engine.link(src)?.state;
-    return s === "lost" || s === "left" ? src : null;
-  }
-  for (const l of engine.links) if (l && l.state === "lost" && engine.contexts.inGroup(ctx, l.rank)) return l.rank;
-  return null;
-}
 
 /**
  * Emit "peerlost" (communicator rank, error) on `emitter` when a member of `group` is lost,

@@ -5,15 +5,14 @@
 //
 // Only unexpected messages are matched: a message arriving while a receive that matches it is
 // posted goes to that receive (arrive() looks at posted receives first), as MPI orders it.
-import { ANY_SOURCE, ANY_TAG, PROC_NULL } from "./constants.js";
+import { ANY_TAG, PROC_NULL } from "./constants.js";
 import { allocMessage, measure, unpackPieces, viewsOf, type MessageData } from "./buffers.js";
 import type { Engine } from "./engine.js";
-import { ErrorCode, MessagingError, OnecopyError } from "./errors.js";
+import { ErrorCode, MessagingError } from "./errors.js";
 import type { Incoming, PostedRecv, RecvResult } from "./matching.js";
 import { announcesBlobs, decodeObject } from "./object-codec.js";
 import { receiveValue } from "./object-messages.js";
 import { shouldPack } from "./path.js";
-import { deliverBuffered } from "./protocol/buffered.js";
 import { Request, Status } from "./request.js";
 
 /** Take the earliest unexpected message on `ctx` that (src, tag) matches, or null. */
@@ -25,7 +24,7 @@ export function claimNow(engine: Engine, ctx: string, src: number, tag: number):
 export function claimIfAny(engine: Engine, ctx: string, src: number, tag: number): Incoming | null {
   const m = claimNow(engine, ctx, src, tag);
   if (m) return m;
-  const gone = unreachable(engine, ctx, src);
+  const gone = engine.departedSource(ctx, src);
   if (gone !== null) throw engine.errors.lost(gone, "improbe");
   return null;
 }
@@ -43,7 +42,7 @@ export function claimWhenArrived(engine: Engine, ctx: string, src: number, tag: 
     return m !== null;
   };
   if (tryNow()) return req;
-  const gone = unreachable(engine, ctx, src);
+  const gone = engine.departedSource(ctx, src);
   if (gone !== null) {
     req.reject(engine.errors.lost(gone, "mprobe"));
     return req;
@@ -67,28 +66,6 @@ export function claimWhenArrived(engine: Engine, ctx: string, src: number, tag: 
     });
   wait();
   return req;
-}
-
-/** A rank whose loss makes a message from `src` on `ctx` impossible (the rule receives follow, see PROTOCOL.md "Loss and close"), or null. */
-function unreachable(engine: Engine, ctx: string, src: number): number | null {
-  if (src !== ANY_SOURCE) {
-    const l = engine.links[src];
-    return l && (l.state === "lost" || l.state === "left") ? src : null;
-  }
-  for (const l of engine.links) if (l && l.state === "lost" && engine.contexts.inGroup(ctx, l.rank)) return l.rank;
-  return null;
-}
-
-/** Serve `p` with claimed message `m`, as the engine's deliver() does: whatever goes wrong, `p` settles and the sender is released. */
-function serve(engine: Engine, m: Incoming, p: PostedRecv): void {
-  try {
-    if (m.kind === "rts") engine.rendezvous.receive(m, p);
-    else deliverBuffered(engine, m, p);
-  } catch (err) {
-    p.req.reject(err instanceof OnecopyError ? err : engine.errors.noMemory(m, err));
-    if (m.kind === "rts") engine.rendezvous.release(m);
-    else m.selfReq?.resolve();
-  }
 }
 
 /** What a Message needs of its communicator. */
@@ -177,7 +154,7 @@ export class Message {
     const m = this.m!;
     const p: PostedRecv = { ctx: m.ctx, src: m.src, tag: m.tag, views, capacity, req: engine.newRequest<RecvResult>() };
     if (engine.closed) p.req.reject(engine.errors.closed("message receive"));
-    else serve(engine, m, p);
+    else engine.deliver(m, p);
     return p.req.wait();
   }
 

@@ -129,11 +129,20 @@ function tell(bytes: Buffer): boolean {
   if (!launcherPid || process.ppid !== launcherPid || lifelineClosed) return false;
   try {
     if (!fstatSync(LIFELINE_FD).isSocket()) return false;
-    writeSync(LIFELINE_FD, bytes);
-    return true;
   } catch {
-    return false; // the launcher is gone (EPIPE) or fd 3 is not ours: nothing to tell
+    return false; // fd 3 is not ours: nothing to tell
   }
+  // fd 3 is non-blocking (the watch reads it): a write can be partial, and a news byte written
+  // after half an answer line would be read as part of that line. Finish every write.
+  const deadline = Date.now() + 200;
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += writeSync(LIFELINE_FD, bytes, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN" || Date.now() > deadline) return false; // the launcher is gone (EPIPE)
+    }
+  }
+  return true;
 }
 
 /**
