@@ -18,13 +18,14 @@
 // Doorbells: after publishing, a producer whose consumer's flag says SLEEPING claims it and sends
 // a 4-byte frame on the socket; the consumer, on reading it, drains. See frame-ring.ts for the
 // lost-wake-up argument.
-import { createShmSegment, openShmSegment, unlinkShmSegment, unmapShmSegment, type ShmSegment } from "@onecopy/cma";
+import { createShmSegment, unlinkShmSegment, unmapShmSegment, type ShmSegment } from "@onecopy/cma";
 import { ErrorCode, MessagingError } from "../errors.js";
 import { FrameReader, MAX_HEADER, type FrameHandler } from "../frame-reader.js";
 import { RING_OP, T, type DataFrame, type RingFrame } from "../frames.js";
 import { BinaryDecoder, BinaryEncoder } from "./binary-frames.js";
 import { FrameRingReader, FrameRingWriter, ringSegmentBytes } from "./frame-ring.js";
 import { trackName, untrackName } from "../shm/segment-names.js";
+import { mapOffered } from "../shm/map-offered.js";
 
 /** What a fast path needs from its link and engine. */
 export interface FastPathHooks {
@@ -133,27 +134,16 @@ export class FastPath {
   }
 
   private onMap(name: string, capacity: number): void {
-    let reason: string | null = null;
-    if (name !== this.opts.inName) reason = `unexpected segment name ${name}`;
-    else if (capacity !== this.opts.capacity) reason = `ring of ${capacity} bytes, expected ${this.opts.capacity} (ONECOPY_FASTPATH_RING differs between ranks)`;
-    else {
-      try {
-        this.inSeg = openShmSegment(name, ringSegmentBytes(capacity));
-        reason = FrameRingReader.validate(this.inSeg, capacity);
-      } catch (err) {
-        reason = (err as Error).message;
-      }
-    }
-    unlinkShmSegment(this.opts.inName);
-    if (reason === null && this.inSeg) {
-      this.inRing = new FrameRingReader(this.inSeg, capacity);
+    const refused = capacity !== this.opts.capacity ? `ring of ${capacity} bytes, expected ${this.opts.capacity} (ONECOPY_FASTPATH_RING differs between ranks)` : null;
+    const m = mapOffered(name, this.opts.inName, ringSegmentBytes(capacity), refused, (seg) => FrameRingReader.validate(seg, capacity));
+    if (m.seg) {
+      this.inSeg = m.seg;
+      this.inRing = new FrameRingReader(m.seg, capacity);
       this.hooks.control({ t: T.RING, o: RING_OP.MAPPED, ok: true });
       return;
     }
-    if (this.inSeg) unmapShmSegment(this.inSeg);
-    this.inSeg = null;
-    this.hooks.control({ t: T.RING, o: RING_OP.MAPPED, ok: false, r: reason });
-    this.hooks.unusable(`cannot map rank ${this.opts.peer}'s frame ring: ${reason}`);
+    this.hooks.control({ t: T.RING, o: RING_OP.MAPPED, ok: false, r: m.reason });
+    this.hooks.unusable(`cannot map rank ${this.opts.peer}'s frame ring: ${m.reason}`);
   }
 
   private onMapped(ok: boolean): void {

@@ -11,7 +11,7 @@
 // read are taken in before the copying starts. Doorbells leave at once (the owner flushes T.SHM
 // frames instead of batching them to the end of the tick): we keep copying or polling meanwhile,
 // and a doorbell held back until then makes the two sides take turns instead of overlapping.
-import { createShmSegment, openShmSegment, unlinkShmSegment, unmapShmSegment, yieldCpu, type ShmSegment } from "@onecopy/cma";
+import { createShmSegment, unlinkShmSegment, unmapShmSegment, yieldCpu, type ShmSegment } from "@onecopy/cma";
 import { performance } from "node:perf_hooks";
 import { ViewWriter } from "../buffers.js";
 import { ErrorCode, MessagingError } from "../errors.js";
@@ -23,6 +23,7 @@ import { geometryOf, segmentBytes, segmentName, type Geometry } from "./segment-
 export type { OutgoingMessage as ShmSend, PullTarget as ShmRecvTarget } from "../movers/mover.js";
 import type { OutgoingMessage as ShmSend, PullTarget as ShmRecvTarget } from "../movers/mover.js";
 import { trackName, untrackName } from "./segment-names.js";
+import { mapOffered } from "./map-offered.js";
 
 /** What a channel needs from its owner. */
 export interface ChannelHooks {
@@ -209,28 +210,17 @@ export class ShmChannel {
   }
 
   private onMap(name: string, g: Geometry): void {
-    let reason: string | null = null;
-    if (name !== this.inName) reason = `unexpected segment name ${name}`;
-    else if (!sameGeometry(g, geometryOf(g.cells, g.cellSize))) reason = `invalid geometry ${g.cells}×${g.cellSize}`;
-    else {
-      try {
-        this.inSeg = openShmSegment(name, segmentBytes(g));
-        reason = RingReader.validate(this.inSeg, g);
-      } catch (err) {
-        reason = (err as Error).message;
-      }
-    }
-    unlinkShmSegment(this.inName);
-    if (reason === null && this.inSeg) {
-      this.inRing = new RingReader(this.inSeg, g);
+    const refused = sameGeometry(g, geometryOf(g.cells, g.cellSize)) ? null : `invalid geometry ${g.cells}×${g.cellSize}`;
+    const m = mapOffered(name, this.inName, segmentBytes(g), refused, (seg) => RingReader.validate(seg, g));
+    if (m.seg) {
+      this.inSeg = m.seg;
+      this.inRing = new RingReader(m.seg, g);
       this.hooks.frame({ t: T.SHM, o: SHM_OP.MAPPED, ok: true });
       return;
     }
-    if (this.inSeg) unmapShmSegment(this.inSeg);
-    this.inSeg = null;
     this.inBroken = true;
-    this.hooks.frame({ t: T.SHM, o: SHM_OP.MAPPED, ok: false, r: reason });
-    this.hooks.unusable(`cannot map rank ${this.opts.peer}'s shared-memory segment: ${reason}`);
+    this.hooks.frame({ t: T.SHM, o: SHM_OP.MAPPED, ok: false, r: m.reason });
+    this.hooks.unusable(`cannot map rank ${this.opts.peer}'s shared-memory segment: ${m.reason}`);
   }
 
   /** Drain published cells into the receives they belong to; returns cells consumed. */
