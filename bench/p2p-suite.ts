@@ -38,15 +38,13 @@ import { formatBytes, lineChart, type Series } from "./lib/svg-chart.js";
 import { checkOpenMpi, measureOpenMpi, mergeOmpi, setupOpenMpi, type OmpiResult, type OmpiRun } from "./openmpi.js";
 import type { P2PReport, P2PResult } from "./p2p.js";
 import { cpuBusy } from "./lib/machine.js";
+import { flagValue } from "./lib/args.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const here = fileURLToPath(new URL(".", import.meta.url));
 const argv = process.argv.slice(2);
-const val = (name: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const val = (name: string) => flagValue(argv, name);
 const quick = argv.includes("--quick");
 const runs = Number(val("--runs") ?? (quick ? 1 : 3));
 const reps = Number(val("--reps") ?? (quick ? 3 : 2));

@@ -28,6 +28,7 @@ import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { allocBuffer, bufferBacking, init, waitAll, type Comm, type TransportStats } from "onecopy";
+import { flagValue } from "./lib/args.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -111,10 +112,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const val = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const val = (name: string): string | undefined => flagValue(argv, name);
   const quick = argv.includes("--quick");
   const sizes = val("--sizes")
     ? val("--sizes")!.split(",").map(parseBytes)

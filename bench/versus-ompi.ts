@@ -28,13 +28,11 @@ import { launch } from "onecopy/launcher";
 import { cpuBusy, machineFacts } from "./lib/machine.js";
 import { BW_WINDOW, cellLabel, cellsArg, fmtBytes, tableCells, type CellResult } from "./lib/osu-cells.js";
 import { buildOsuProgram, ompiCommand, runMpiJson, setupOpenMpi, type OmpiMode } from "./openmpi.js";
+import { flagValue } from "./lib/args.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const argv = process.argv.slice(2);
-const val = (name: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const val = (name: string) => flagValue(argv, name);
 const quick = argv.includes("--quick");
 const nps = (val("--np") ?? "2").split(",").map(Number);
 const rounds = Number(val("--rounds") ?? 3);

@@ -13,12 +13,10 @@
 import { performance } from "node:perf_hooks";
 import { init, waitAll, type Comm } from "onecopy";
 import { BW_WINDOW, expected, parseCells, type CellResult, type CellSpec } from "./osu-cells.js";
+import { flagValue } from "./args.js";
 
 const argv = process.argv.slice(2);
-const val = (name: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const val = (name: string) => flagValue(argv, name);
 const cells = parseCells(val("--cells") ?? "");
 const reps = Number(val("--reps") ?? 3);
 const window = Number(val("--window") ?? BW_WINDOW);
