@@ -66,3 +66,4 @@ export {
   type TransportName,
 } from "./knobs.js";
 export { getCpuAffinity, setCpuAffinity, cpuAffinityUnavailable, formatCpuList, parseCpuList, MAX_CPU } from "./affinity.js";
+export { readProcStat, type ProcStat } from "./proc-stat.js";

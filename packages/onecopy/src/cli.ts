@@ -5,6 +5,7 @@ import { isatty } from "node:tty";
 import { MAIN_HELP, RUN_HELP, UsageError, parseCommandLine } from "./launcher/cli-args.js";
 import { launch } from "./launcher/launch.js";
 import { resolveLaunchOptions } from "./launcher/options.js";
+import { readProcStat } from "@onecopy/cma";
 
 /** Exit code for command-line mistakes (nothing was started). */
 const USAGE_EXIT_CODE = 2;
@@ -25,15 +26,8 @@ function version(): string {
  */
 function terminalInBackground(): boolean {
   if (!isatty(0)) return false;
-  try {
-    const stat = readFileSync("/proc/self/stat", "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state ppid pgrp session tty_nr tpgid
-    const pgrp = Number(fields[2]);
-    const tpgid = Number(fields[5]);
-    return tpgid > 0 && pgrp !== tpgid;
-  } catch {
-    return false;
-  }
+  const s = readProcStat("self");
+  return s !== null && s.tpgid > 0 && s.pgrp !== s.tpgid;
 }
 
 /** Run the CLI with `argv` (without node and script); resolves to the process exit code. */

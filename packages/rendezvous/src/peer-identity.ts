@@ -1,24 +1,16 @@
 // Is the process on the other end of a connection the one the launcher started as the rank it
 // claims? The kernel says which pid connected (SO_PEERCRED); the launcher's record says which
 // pid it started as that rank; /proc says how the two are related.
-import { readFileSync } from "node:fs";
 import { RejectCode, type RejectCodeValue } from "./handshake.js";
 import { pidRecordPath, readPidRecord } from "./pid-record.js";
+import { readProcStat } from "@onecopy/cma";
 
 export type Verdict = { ok: true } | { ok: false; code: RejectCodeValue; reason: string };
 
 /** Parent pid of `pid` (from /proc/<pid>/stat), or null if the process cannot be seen. */
 export function parentPidOf(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return null;
-  }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ppid = Number(fields[1]);
-  return Number.isInteger(ppid) ? ppid : null;
+  const ppid = readProcStat(pid)?.ppid;
+  return ppid !== undefined && Number.isInteger(ppid) ? ppid : null;
 }
 
 /** Whether `pid` is `ancestor` itself or a process it started (up to 16 generations down). */

@@ -10,8 +10,7 @@
 // Loss fails with ERR_PEER_LOST (the copy core's errno as `cause`); anything else keeps its own
 // code (EFAULT from a live peer is a real bug or a mismatch). EPERM and a switched-off CMA also
 // turn single copy towards the peer off for the rest of the job, so later messages take another path at once.
-import { readFileSync } from "node:fs";
-import { cmaDisabledReason, transfer, type CmaError, type IoList } from "@onecopy/cma";
+import { cmaDisabledReason, readProcStat, transfer, type CmaError, type IoList } from "@onecopy/cma";
 import { ioListOfViews } from "./buffers.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { TransportStats } from "./stats.js";
@@ -27,15 +26,8 @@ export function processGone(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "ESRCH";
   }
-  try {
-    // "pid (comm) S …": the state follows the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const at = stat.lastIndexOf(")") + 2;
-    const state = stat.slice(at, at + 1);
-    return state === "Z" || state === "X";
-  } catch {
-    return false; // no /proc here: trust kill()
-  }
+  const state = readProcStat(pid)?.state; // undefined without /proc: trust kill()
+  return state === "Z" || state === "X";
 }
 
 /** What the endpoint needs to know of the peer's link, without owning it. */

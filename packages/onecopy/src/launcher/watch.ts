@@ -4,12 +4,13 @@
 // (Ranks started by the launcher normally never get that far: the kernel kills them first, see
 // rank-preload.ts. This is the fallback where the parent-death signal could not be set.)
 // The rank also tells the launcher over fd 3 when it starts and finishes joining the job.
-import { fstatSync, readFileSync, writeSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { basename } from "node:path";
 import { ENV } from "@onecopy/rendezvous";
 import { removeJobDir, JOB_DIR_PREFIX } from "./jobdir.js";
 import { LAUNCHER_ENV, LIFELINE_FD, LIFELINE_NEWS, LIFELINE_QUERY } from "./env.js";
+import { readProcStat } from "@onecopy/cma";
 
 /** Options of {@link watchLauncher}. */
 export interface WatchLauncherOptions {
@@ -105,13 +106,7 @@ function answerQuery(): void {
 
 /** Whether this process is the leader of its process group (field 5 of /proc/self/stat). */
 function leadsOwnProcessGroup(): boolean {
-  try {
-    const stat = readFileSync("/proc/self/stat", "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state ppid pgrp ...
-    return Number(fields[2]) === process.pid;
-  } catch {
-    return false;
-  }
+  return readProcStat("self")?.pgrp === process.pid;
 }
 
 /**
