@@ -2,8 +2,7 @@
 // communicator's context, and typed arrays above the eager limit inside it as one gathered
 // message of their own on `<ctx>|o`, issued right after it, so that they move with a single copy
 // like any large buffer. The receiver takes the body next from the same sender and tag.
-import { allocBuffer } from "@onecopy/cma";
-import { viewsOf } from "./buffers.js";
+import { allocMessage, viewsOf } from "./buffers.js";
 import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
@@ -29,7 +28,7 @@ export function sendValue(engine: Engine, ctx: string, dest: number, tag: number
 export async function receiveValue(engine: Engine, ctx: string, r: RecvResult, who: { rank: number; peer: number }): Promise<unknown> {
   let decoded: ReturnType<typeof decodeObject>;
   try {
-    decoded = decodeObject(r.data!, (n) => (n >= 2 << 20 ? allocBuffer(n) : new ArrayBuffer(n)));
+    decoded = decodeObject(r.data!, (n) => allocMessage(n).buffer as ArrayBuffer);
   } catch (err) {
     // The typed arrays it announces cannot be allocated (or the skeleton is not one): refuse
     // the body too, with a receive of no room (ERR_TRUNCATE, FIN), so that the sender finishes.
