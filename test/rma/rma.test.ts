@@ -75,6 +75,19 @@ describe("RMA windows: passive target", () => {
   }
 });
 
+describe("RMA windows: memory lifetime", () => {
+  it("views kept after free() stay readable; freed windows' segments are unmapped once unreachable", async () => {
+    const r = await runJob(fixture(import.meta.url, "lifetime.ts"), { np: 2, env: { NODE_OPTIONS: "--expose-gc" }, timeoutMs: 30_000 });
+    const why = explain(r);
+    expect(r.exitCode, why).toBe(0);
+    for (const rk of [0, 1]) {
+      const rep = r.results[rk]![0] as { kept: boolean; mappedAfterGc: number };
+      expect(rep.kept, why).toBe(true);
+      expect(rep.mappedAfterGc, why).toBeLessThan(8); // 41 windows were made; only the kept one (and stragglers) may stay
+    }
+  });
+});
+
 describe("RMA windows: errors", () => {
   it("ERR_RMA_SYNC, ERR_RMA_RANGE (nothing moved), ERR_CLOSED and argument errors on every rank", async () => {
     const r = await runJob(fixture(import.meta.url, "errors.ts"), { np: 2, timeoutMs: 30_000 });

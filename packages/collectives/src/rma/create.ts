@@ -15,6 +15,11 @@ import { Win, type WindowMode } from "./window.js";
 
 export type WindowKind = "create" | "allocate" | "shared";
 
+// A window's segment is unmapped when its mapping (the ArrayBuffer every view of it shares) is
+// garbage: views the program kept after free() stay valid, and nothing is unmapped under them.
+// The held value must not reference the buffer, or it would never become garbage.
+const unmapWhenUnreachable = new FinalizationRegistry<{ address: bigint; bytes: number }>((m) => unmapShmSegment({ ...m, path: "", buffer: new ArrayBuffer(0) }));
+
 const FIELDS = 4; // [address, bytes, can copy to every peer, name nonce]
 
 /** Every rank's record, gathered. */
@@ -105,6 +110,7 @@ export async function createWindow(t: CollectiveTransport, kind: WindowKind, arg
     throw failure ?? new MessagingError(ErrorCode.SHM_OPEN, `${what}: rank ${missing} could not map the window's shared-memory segment (see its error)`, { rank: me, peer: missing });
   }
   const s = seg!;
+  unmapWhenUnreachable.register(s.buffer, { address: s.address, bytes: s.bytes });
   const parts = kind === "shared" ? sizes.map((b, r) => new Uint8Array(s.buffer, layout.parts[r]!, b)) : [];
   const loc = local as { memory: Uint8Array; keep: unknown };
   const lost = () => {

@@ -10,6 +10,7 @@
 // a millisecond between polls. Every poll checks `lost()`, so a lock held by a rank that died
 // fails with that rank's loss instead of waiting forever.
 import { yieldCpu } from "@onecopy/cma";
+import { ErrorCode, MessagingError } from "@onecopy/rendezvous";
 import { accumulateWord, exclusiveWord, sharedWord, type WindowLayout } from "./layout.js";
 
 /** Throws (the loss error) when a member of the window was lost. */
@@ -30,12 +31,25 @@ async function until(ready: () => boolean, lost: LossCheck): Promise<void> {
 
 /** The lock words of one window. */
 export class WindowLocks {
+  private closed = false;
+  private readonly lost: LossCheck;
+
   constructor(
     private readonly words: Int32Array,
     private readonly layout: WindowLayout,
     private readonly me: number,
-    private readonly lost: LossCheck,
-  ) {}
+    lost: LossCheck,
+  ) {
+    this.lost = () => {
+      if (this.closed) throw new MessagingError(ErrorCode.CLOSED, "window lock: the window was freed while this lock was awaited", { rank: me });
+      lost();
+    };
+  }
+
+  /** The window was freed: waits end with ERR_CLOSED. */
+  close(): void {
+    this.closed = true;
+  }
 
   async exclusive(t: number): Promise<void> {
     const w = this.words;

@@ -14,7 +14,7 @@
 // Completion: an operation's promise resolves when the origin's buffers may be reused; it is
 // complete at the target at the next flush, unlock or fence (in the "cma" and "shared" modes it
 // already is when its promise resolves).
-import { unmapShmSegment, type ShmSegment } from "@onecopy/cma";
+import type { ShmSegment } from "@onecopy/cma";
 import { ErrorCode, MessagingError, viewsOf, type CollectiveTransport, type MessageData } from "@onecopy/rendezvous";
 import { dataOf, DTYPES, typed, type AnyTyped } from "../datatypes.js";
 import { barrier } from "../barrier.js";
@@ -198,8 +198,10 @@ export class Win {
     this.checkRank("win.lock", target);
     if (type !== "exclusive" && type !== "shared") throw new MessagingError(ErrorCode.INVALID_ARG, `win.lock: lock type ${JSON.stringify(type)} is not "exclusive" or "shared"`);
     this.epochs.lock(target);
-    await this.complete(null); // operations of a fence epoch end with it
-    this.epochs.fenced = false;
+    if (this.epochs.fenced) {
+      await this.complete(null); // a lock ends the fence epoch, and its operations with it
+      this.epochs.fenced = false;
+    }
     this.epochs.locks.set(target, type);
     try {
       await (type === "exclusive" ? this.p.locks.exclusive(target) : this.p.locks.shared(target));
@@ -228,8 +230,10 @@ export class Win {
   async lockAll(): Promise<void> {
     this.open("win.lockAll");
     this.epochs.lockAll();
-    await this.complete(null);
-    this.epochs.fenced = false;
+    if (this.epochs.fenced) {
+      await this.complete(null);
+      this.epochs.fenced = false;
+    }
     const taken: number[] = [];
     try {
       for (let r = 0; r < this.t.size; r++) {
@@ -271,8 +275,9 @@ export class Win {
 
   /**
    * Free the window (collective). Every rank's memory stays exposed and unmoved until every
-   * rank has called free() and its operations are complete; then the window's shared segment
-   * is unmapped. Later calls on the window fail with ERR_CLOSED.
+   * rank has called free() and its operations are complete. Later calls on the window fail
+   * with ERR_CLOSED. `memory` and `sharedQuery` views stay readable afterwards: the shared
+   * segment is unmapped once nothing references it any more (garbage collection).
    */
   async free(): Promise<void> {
     this.open("win.free");
@@ -286,9 +291,7 @@ export class Win {
       }
       await this.t.collective(() => barrier(this.t));
     } finally {
-      // After a loss the barrier fails; the dead rank copies nothing any more and the live ones
-      // failed out of their operations, so the mapping can go either way.
-      unmapShmSegment(this.p.seg);
+      this.p.locks.close(); // a lock still being waited for fails with ERR_CLOSED
       this.p.keep = null;
     }
   }
