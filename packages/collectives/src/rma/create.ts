@@ -39,8 +39,8 @@ async function agreeOk(t: CollectiveTransport, ok: boolean): Promise<number[]> {
 function localMemory(kind: WindowKind, arg: unknown, what: string): { memory: Uint8Array; keep: unknown } | string {
   if (kind === "create") {
     if (ArrayBuffer.isView(arg)) return { memory: new Uint8Array(arg.buffer, arg.byteOffset, arg.byteLength), keep: arg };
-    if (arg instanceof ArrayBuffer) return { memory: new Uint8Array(arg), keep: arg };
-    return `${what}: pass a typed array, Buffer, DataView or ArrayBuffer (got ${arg === null ? "null" : typeof arg})`;
+    if (arg instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && arg instanceof SharedArrayBuffer)) return { memory: new Uint8Array(arg), keep: arg };
+    return `${what}: pass a typed array, Buffer, DataView, ArrayBuffer or SharedArrayBuffer (got ${arg === null ? "null" : typeof arg})`;
   }
   if (typeof arg !== "number" || !Number.isSafeInteger(arg) || arg < 0) return `${what}: ${String(arg)} is not a non-negative byte count`;
   if (kind === "allocate") {
