@@ -81,24 +81,27 @@ export async function createWindow(t: CollectiveTransport, kind: WindowKind, arg
       failure = err;
     }
   }
-  const created = await agreeOk(t, failure === null);
-  if (created[0] !== 1) {
-    if (me === 0) untrackName(name);
-    throw me === 0 ? failure : new MessagingError(ErrorCode.SHM_CREATE, `${what}: rank 0 could not create the window's shared-memory segment (see rank 0's error)`, { rank: me, peer: 0 });
-  }
-  if (me !== 0) {
-    try {
-      seg = openShmSegment(name, layout.bytes);
-      const head = new Int32Array(seg.buffer, 0, 2);
-      if (head[0] !== MAGIC || head[1] !== n) throw new MessagingError(ErrorCode.SHM_OPEN, `${what}: segment ${name} is not this window's`);
-    } catch (err) {
-      failure = err;
-    }
-  }
   let mapped: number[];
   try {
+    const created = await agreeOk(t, failure === null);
+    if (created[0] !== 1) {
+      throw me === 0 ? failure : new MessagingError(ErrorCode.SHM_CREATE, `${what}: rank 0 could not create the window's shared-memory segment (see rank 0's error)`, { rank: me, peer: 0 });
+    }
+    if (me !== 0) {
+      try {
+        seg = openShmSegment(name, layout.bytes);
+        const head = new Int32Array(seg.buffer, 0, 2);
+        if (head[0] !== MAGIC || head[1] !== n) throw new MessagingError(ErrorCode.SHM_OPEN, `${what}: segment ${name} is not this window's`);
+      } catch (err) {
+        failure = err;
+      }
+    }
     mapped = await agreeOk(t, failure === null);
+  } catch (err) {
+    if (seg) unmapShmSegment(seg); // a peer was lost in the middle: nobody uses this window
+    throw err;
   } finally {
+    // Every rank has mapped it, or the creation failed: either way the name goes now.
     if (me === 0) {
       unlinkShmSegment(name);
       untrackName(name);
