@@ -11,6 +11,11 @@
 //                 target applies them (target-side.ts); the target must make progress.
 // Locks are atomics in the shared segment in every mode, so lock/unlock never need the target.
 //
+// Why accumulates on non-shared windows take the lock and copy instead of asking the target:
+// measured (np 2, 8 B fetchAndOp, a loaded 2-vCPU VM), shared-window Atomics 2.1 µs, lock +
+// process_vm_readv + process_vm_writev 10.5 µs, a target-side request 35 µs with an idle
+// target, and never while the target computes.
+//
 // Completion: an operation's promise resolves when the origin's buffers may be reused; it is
 // complete at the target at the next flush, unlock or fence (in the "cma" and "shared" modes it
 // already is when its promise resolves).
