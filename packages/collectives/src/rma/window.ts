@@ -192,9 +192,12 @@ export class Win {
   async fence(): Promise<void> {
     this.open("win.fence");
     this.epochs.noPassive("win.fence");
-    await this.completeAll();
+    // A failed operation of the epoch fails this fence, after the barrier: the other ranks
+    // must not wait for this one.
+    const failed = await this.completeAll().then(() => null, (e: unknown) => e);
     await this.t.collective(() => barrier(this.t));
     this.epochs.fenced = true;
+    if (failed) throw failed;
   }
 
   /** Start a passive-target epoch at `target` (the target takes no part). */
@@ -289,12 +292,13 @@ export class Win {
     this.epochs.noPassive("win.free");
     this.freed = true;
     try {
-      await this.completeAll();
+      const failed = await this.completeAll().then(() => null, (e: unknown) => e); // reported after the barrier
       if (this.client) {
         for (let r = 0; r < this.t.size; r++) if (r !== this.rank) void this.client.end(r).catch(() => {});
         await Promise.all(this.servers);
       }
       await this.t.collective(() => barrier(this.t));
+      if (failed) throw failed;
     } finally {
       this.p.locks.close(); // a lock still being waited for fails with ERR_CLOSED
       this.p.keep = null;
