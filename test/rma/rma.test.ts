@@ -48,6 +48,15 @@ describe("RMA windows: data movement against references", () => {
   });
 });
 
+describe("RMA windows on a sub-communicator", () => {
+  it("ranks, offsets and locks are the sub-communicator's (split into reversed halves of 4)", async () => {
+    const r = await runJob(fixture(import.meta.url, "sub-comm.ts"), { np: 4, timeoutMs: 30_000 });
+    const why = explain(r);
+    expect(r.exitCode, why).toBe(0);
+    for (let rk = 0; rk < 4; rk++) expect((r.results[rk]![0] as { ok: boolean }).ok, why).toBe(true);
+  });
+});
+
 describe("RMA windows without single copy (--no-cma)", () => {
   it("winAllocate falls back to target-side application, same results, and says so", async () => {
     const out = await battery(3, "allocate", { noCma: true });
