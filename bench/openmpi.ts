@@ -177,7 +177,7 @@ export function setupOpenMpi(o: { hugepages?: boolean } = {}): OmpiSetup {
 export function buildOsuProgram(
   mpicc: string,
   version: string,
-  program: "osu_lite" | "osu_coll",
+  program: "osu_lite" | "osu_coll" | "osu_rma",
 ): { ok: true; binary: string } | { ok: false; reason: string; help: string } {
   const src = join(here, "native", `${program}.c`);
   const sources = [src, join(here, "native", "osu_common.h")];

@@ -22,6 +22,7 @@ const cases: Case[] = [
   { name: "train", args: ["--small"], nps: [2, 3], ok: /^train: verification OK/m },
   { name: "sort", args: ["--small"], nps: [2, 3], ok: /^sort: verification OK/m },
   { name: "heat", args: ["--small"], nps: [2, 4], ok: /^heat: verification OK/m },
+  { name: "steal", args: ["--small"], nps: [2, 3], ok: /^steal: verification OK/m },
 ];
 
 async function check(c: Case, np: number, noCma = false): Promise<void> {

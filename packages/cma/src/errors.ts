@@ -84,6 +84,19 @@ export const ErrorCode = {
    * released, as with ERR_TRUNCATE.
    */
   NO_MEMORY: "ERR_NO_MEMORY",
+  /**
+   * A one-sided operation names bytes outside the target's window (offset + length beyond the
+   * size that rank exposed, a negative or fractional offset). Nothing was transferred; check
+   * the offset against the window's size on that rank (`win.sizes[target]`).
+   */
+  RMA_RANGE: "ERR_RMA_RANGE",
+  /**
+   * A one-sided operation outside an access epoch (no fence, lock or lockAll covers the
+   * target), or a synchronization call out of order (unlock without lock, lock twice, flush
+   * outside a passive epoch). Open an epoch first: `win.fence()` on every rank, or
+   * `win.lock(target)` / `win.lockAll()`.
+   */
+  RMA_SYNC: "ERR_RMA_SYNC",
   /** The peers disagree about a collective operation (type, length, op, root). */
   MISMATCH: "ERR_MISMATCH",
   /** CPU binding (--bind-to) is not possible here. */

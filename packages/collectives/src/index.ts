@@ -21,6 +21,7 @@ import { alltoall as alltoallOf, alltoallv as alltoallvOf } from "./alltoall.js"
 import { reduceScatterBlock as reduceScatterBlockOf, reduceScatter as reduceScatterOf } from "./reduce-scatter.js";
 import { scan as scanOf, exscan as exscanOf } from "./scan.js";
 import { guarded } from "./guard.js";
+export { createWindow, Win, type WindowKind, type WindowMode, type WindowStats, type LockType, type AccumulateOp } from "./rma/index.js";
 
 // Each collective fails at once with ERR_PEER_LOST on a communicator that has lost a member
 // (see guard.ts); the semantics of each are documented where it is defined.

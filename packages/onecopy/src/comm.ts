@@ -5,9 +5,10 @@ import { block, boundedCollective, Communicator, nextCollective, NO_PEER, Reques
 import * as objs from "@onecopy/rendezvous";
 import type { ObjectOp } from "@onecopy/rendezvous";
 import type { Group } from "@onecopy/rendezvous";
-import type { CollBuffer, InPlace, ReduceOp } from "@onecopy/collectives";
+import type { CollBuffer, InPlace, ReduceOp, Win, WindowKind } from "@onecopy/collectives";
 import { abortJob } from "./launcher/watch.js";
 
+export { Win, type WindowMode, type WindowStats, type LockType, type AccumulateOp } from "@onecopy/collectives";
 export { IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "@onecopy/collectives";
 
 import type { CartComm } from "./topology/cart.js";
@@ -201,6 +202,37 @@ export class Comm extends Communicator {
     const { grid, part } = startCart(this, dims, periods, reorder);
     const [{ CartComm }, comm] = await Promise.all([import("./topology/cart.js"), part]); // cart.ts extends this class
     return comm ? CartComm.over(comm as Comm, grid) : null;
+  }
+
+  // ---- one-sided communication (RMA windows) --------------------------------------------
+  // Creation is collective. put/get/accumulate then reach any rank's part of the window with
+  // no action by that rank (single copy, or shared-memory atomics); see Win.
+
+  /**
+   * A window over memory this rank already has (`buffer`: a typed array, Buffer, DataView or
+   * ArrayBuffer, possibly empty). It stays exposed, and must not be moved or transferred,
+   * until `win.free()` completes. Collective.
+   */
+  winCreate(buffer: CollBuffer, opts?: WaitOptions): Promise<Win> {
+    return this.window("winCreate", "create", buffer, opts);
+  }
+
+  /** A window of `bytes` zeroed bytes allocated by onecopy (huge pages where offered), as `win.memory`. Collective. */
+  winAllocate(bytes: number, opts?: WaitOptions): Promise<Win> {
+    return this.window("winAllocate", "allocate", bytes, opts);
+  }
+
+  /**
+   * A window whose parts (`bytes` on this rank) all live in one shared-memory segment:
+   * `win.sharedQuery(rank)` is a direct load/store view of any rank's part, and accumulates
+   * are lock-free atomics on the memory. Collective.
+   */
+  winAllocateShared(bytes: number, opts?: WaitOptions): Promise<Win> {
+    return this.window("winAllocateShared", "shared", bytes, opts);
+  }
+
+  private window(what: string, kind: WindowKind, arg: unknown, opts: WaitOptions | undefined): Promise<Win> {
+    return this.runObject(what, () => this.transport.collective(() => coll.createWindow(this.transport, kind, arg)), opts, [arg]);
   }
 
   // ---- non-blocking collectives ----------------------------------------------------------

@@ -59,6 +59,7 @@ export { allocBuffer, bufferBacking, cmaAvailability, CmaError } from "@onecopy/
 
 export { CartComm } from "./topology/cart.js";
 export { dimsCreate } from "./topology/dims.js";
+export { Win, type WindowMode, type WindowStats, type LockType, type AccumulateOp } from "./comm.js";
 export { Comm, IN_PLACE, BUILTIN_OPS, COLL_TUNABLES, type ReduceOp, type ReduceFn, type BuiltinOp, type CollBuffer, type InPlace } from "./comm.js";
 
 /**

@@ -22,6 +22,9 @@ export { initWorld, type InitOptions, type CommunicatorFactory } from "./runtime
 export { TUNABLES, readTunables, readTransport, TRANSPORTS, type Tunables, type TransportName } from "./tunables.js";
 export { KNOBS, knobsOf, readKnob, parseByteCount, type Knob, type KnobLayer, type KnobName } from "@onecopy/cma";
 export { removeJobSegments } from "./shm/job-segments.js";
+/** @internal For segments of other layers (RMA windows): the job's segment prefix and exit-time unlinking. */
+export { jobKeyOf, segmentPrefix } from "./shm/segment-layout.js";
+export { trackName, untrackName } from "./shm/segment-names.js";
 export { RejectCode, type RejectCodeValue } from "./handshake.js";
 export { writePidRecord, pidRecordPath } from "./pid-record.js";
 export { viewsOf, ioListOfViews, copyViews, type MessageData, type DataViews } from "./buffers.js";
