@@ -11,7 +11,7 @@
 //
 // Until a connection is accepted its frames are capped at 4 KiB and it has HELLO_TIMEOUT_MS to
 // deliver its HELLO; a refusal names its reason with a RejectCode.
-import { createServer, createConnection, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { probe, publishProbeToken, cmaAvailability, type ProbeToken } from "@onecopy/cma";
@@ -20,7 +20,7 @@ import { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { encodeFrame, T, type Frame, type Hello, type Welcome } from "./frames.js";
 import { HELLO_TIMEOUT_MS, REJECT_LINGER_MS, RejectCode, type RejectCodeValue } from "./handshake.js";
-import { PeerLink, type LinkHandler } from "./link.js";
+import { connectLink, PeerLink, type LinkHandler } from "./link.js";
 import { LAUNCHER_PID_ENV } from "./pid-record.js";
 import type { ReadPermission } from "./single-copy.js";
 import type { Tunables } from "./tunables.js";
@@ -183,11 +183,10 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
     let delay = 2;
     const attempt = () => {
       if (failed) return;
-      const socket = createConnection(socketPathOf(jobDir, peerRank));
       let connected = false;
       let answered = false;
-      new PeerLink(
-        socket,
+      const { socket } = connectLink(
+        socketPathOf(jobDir, peerRank),
         handshakeHandler(
           (link, f) => {
             if (answered) return link.destroy(new MessagingError(ErrorCode.PROTOCOL, `rank ${peerRank} sent a frame of type ${f.t} out of turn`));

@@ -12,7 +12,7 @@
 // Once the engine attaches a fast path (fastpath/fast-path.ts), the hot frames (EAGER, RTS, FIN,
 // PULL) go through the pair's shared-memory frame ring instead of the socket; the socket keeps
 // RING set-up frames and doorbells, DATA, SHM, BYE and the connection's liveness.
-import type { Socket } from "node:net";
+import { createConnection, type Socket } from "node:net";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { BELL_BYTES, encodeFrame, RING_OP, T, type DataFrame, type Frame } from "./frames.js";
 import { FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, type PayloadSink } from "./frame-reader.js";
@@ -48,13 +48,7 @@ export class PeerLink {
   ) {
     socket.setNoDelay?.(true);
     this.reader = new FrameReader(this.onSocketFrame, { maxHeader: MAX_HANDSHAKE_HEADER });
-    socket.on("data", (chunk: Buffer) => {
-      try {
-        this.reader.push(chunk);
-      } catch (err) {
-        socket.destroy(err as Error); // a malformed stream: drop the connection
-      }
-    });
+    socket.on("data", this.received); // not emitted for a socket that reads into its own buffer (connectLink)
     const closed = (err?: Error) => {
       if (this.closedOnce) return;
       this.closedOnce = true;
@@ -66,6 +60,15 @@ export class PeerLink {
     socket.on("close", () => closed());
     socket.on("error", (err) => closed(err));
   }
+
+  /** Bytes from the socket, valid only during the call (the reader copies what it keeps). */
+  readonly received = (chunk: Buffer): void => {
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      this.socket.destroy(err as Error); // a malformed stream: drop the connection
+    }
+  };
 
   /** A frame from the socket: RING frames are the fast path's; a BYE comes after the ring's frames. */
   private readonly onSocketFrame = (f: Frame): PayloadSink | null => {
@@ -187,4 +190,33 @@ export class PeerLink {
   destroy(err?: Error): void {
     this.socket.destroy(err);
   }
+}
+
+/** Bytes a connecting link reads at a time (libuv's read size for a stream). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Connect to the Unix socket at `path` and make the link over it. The socket reads into one
+ * buffer of its own, reused for every read, instead of a new 64 KiB Buffer per read: a large
+ * DATA frame streamed through a link otherwise allocates its whole size again in short-lived
+ * external memory, which drives the receiver's garbage collector (scavenges and, once V8's
+ * external-memory heuristics trip, full mark-compacts every few tens of milliseconds). The
+ * frame reader copies every byte it keeps (headers, payloads into their sinks) before it
+ * returns, so reusing the buffer is safe. (Accepted sockets cannot take a buffer: net.Server
+ * has no such option.)
+ */
+export function connectLink(path: string, handler: LinkHandler): PeerLink {
+  let link: PeerLink | null = null;
+  const socket = createConnection({
+    path,
+    onread: {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      callback: (n: number, buf: Uint8Array) => {
+        link!.received(buf.subarray(0, n) as Buffer);
+        return true;
+      },
+    },
+  });
+  link = new PeerLink(socket, handler);
+  return link;
 }
