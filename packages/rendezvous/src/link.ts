@@ -12,7 +12,7 @@
 // Once the engine attaches a fast path (fastpath/fast-path.ts), the hot frames (EAGER, RTS, FIN,
 // PULL) go through the pair's shared-memory frame ring instead of the socket; the socket keeps
 // RING set-up frames and doorbells, DATA, SHM, BYE and the connection's liveness.
-import { createConnection, type Socket } from "node:net";
+import { createConnection, Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { BELL_BYTES, encodeFrame, RING_OP, T, type DataFrame, type Frame } from "./frames.js";
 import { FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, type PayloadSink } from "./frame-reader.js";
@@ -192,31 +192,56 @@ export class PeerLink {
   }
 }
 
-/** Bytes a connecting link reads at a time (libuv's read size for a stream). */
+/** Bytes a link reads at a time (libuv's read size for a stream). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
 /**
- * Connect to the Unix socket at `path` and make the link over it. The socket reads into one
- * buffer of its own, reused for every read, instead of a new 64 KiB Buffer per read: a large
- * DATA frame streamed through a link otherwise allocates its whole size again in short-lived
- * external memory, which drives the receiver's garbage collector (scavenges and, once V8's
- * external-memory heuristics trip, full mark-compacts every few tens of milliseconds). The
- * frame reader copies every byte it keeps (headers, payloads into their sinks) before it
- * returns, so reusing the buffer is safe. (Accepted sockets cannot take a buffer: net.Server
- * has no such option.)
+ * Socket options that read into one buffer of the link's own, reused for every read, instead of
+ * a new 64 KiB Buffer per read: a large DATA frame streamed through a link otherwise allocates
+ * its whole size again in short-lived external memory, which drives the receiver's garbage
+ * collector (scavenges and, once V8's external-memory heuristics trip, a full mark-compact
+ * every few tens of milliseconds). The frame reader copies every byte it keeps (headers,
+ * payloads into their sinks) before it returns, so the buffer can be reused.
  */
-export function connectLink(path: string, handler: LinkHandler): PeerLink {
+function ownReadBuffer(): { onread: OnReadOpts; bind(link: PeerLink): void } {
   let link: PeerLink | null = null;
-  const socket = createConnection({
-    path,
+  return {
     onread: {
       buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
       callback: (n: number, buf: Uint8Array) => {
-        link!.received(buf.subarray(0, n) as Buffer);
+        link!.received((buf as Buffer).subarray(0, n));
         return true;
       },
     },
-  });
-  link = new PeerLink(socket, handler);
+    bind: (l) => (link = l),
+  };
+}
+
+/** Connect to the Unix socket at `path` and make the link over it (reading into its own buffer). */
+export function connectLink(path: string, handler: LinkHandler): PeerLink {
+  const r = ownReadBuffer();
+  const link = new PeerLink(createConnection({ path, onread: r.onread }), handler);
+  r.bind(link);
+  return link;
+}
+
+/**
+ * The link over a socket a server accepted. net.Server has no `onread` option, so the accepted
+ * connection's handle moves into a socket that reads into the link's own buffer, as
+ * {@link connectLink}'s does. The server must be created with `pauseOnConnect` (the accepted
+ * socket has read nothing); the accepted socket is left without a handle and is never used
+ * again. Without a handle to move (not a Node that has one), the accepted socket is used as it is.
+ */
+export function acceptLink(accepted: Socket, handler: LinkHandler): PeerLink {
+  const handle = (accepted as unknown as { _handle?: object | null })._handle;
+  if (!handle) {
+    accepted.resume();
+    return new PeerLink(accepted, handler);
+  }
+  const r = ownReadBuffer();
+  (accepted as unknown as { _handle: object | null })._handle = null;
+  const socket = new Socket({ handle, readable: true, writable: true, onread: r.onread } as SocketConstructorOpts);
+  const link = new PeerLink(socket, handler);
+  r.bind(link);
   return link;
 }
