@@ -12,6 +12,9 @@
 // Once the engine attaches a fast path (fastpath/fast-path.ts), the hot frames (EAGER, RTS, FIN,
 // PULL) go through the pair's shared-memory frame ring instead of the socket; the socket keeps
 // RING set-up frames and doorbells, DATA, SHM, BYE and the connection's liveness.
+//
+// A link's socket reads into one buffer of the link's own (connectLink, acceptLink), not a new
+// Buffer per read: see ownReadBuffer.
 import { createConnection, Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { BELL_BYTES, encodeFrame, RING_OP, T, type DataFrame, type Frame } from "./frames.js";
@@ -48,7 +51,7 @@ export class PeerLink {
   ) {
     socket.setNoDelay?.(true);
     this.reader = new FrameReader(this.onSocketFrame, { maxHeader: MAX_HANDSHAKE_HEADER });
-    socket.on("data", this.received); // not emitted for a socket that reads into its own buffer (connectLink)
+    socket.on("data", this.received); // not emitted for a socket reading into its own buffer (connectLink, acceptLink)
     const closed = (err?: Error) => {
       if (this.closedOnce) return;
       this.closedOnce = true;
