@@ -11,7 +11,7 @@
 //
 // Until a connection is accepted its frames are capped at 4 KiB and it has HELLO_TIMEOUT_MS to
 // deliver its HELLO; a refusal names its reason with a RejectCode.
-import { createServer, createConnection, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { probe, publishProbeToken, cmaAvailability, type ProbeToken } from "@onecopy/cma";
@@ -20,7 +20,7 @@ import { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { encodeFrame, T, type Frame, type Hello, type Welcome } from "./frames.js";
 import { HELLO_TIMEOUT_MS, REJECT_LINGER_MS, RejectCode, type RejectCodeValue } from "./handshake.js";
-import { PeerLink, type LinkHandler } from "./link.js";
+import { acceptLink, connectLink, type LinkHandler, type PeerLink } from "./link.js";
 import { LAUNCHER_PID_ENV } from "./pid-record.js";
 import type { ReadPermission } from "./single-copy.js";
 import type { Tunables } from "./tunables.js";
@@ -130,14 +130,13 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
 
   // Accept connections from higher ranks.
   const path = socketPathOf(jobDir, rank);
-  const accept = (socket: Socket) => {
-    const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS).unref();
-    const cred = credentialsOf(socket); // now, while the connection is fresh
+  const accept = (accepted: Socket) => {
+    const cred = credentialsOf(accepted); // now, while the connection is fresh
     let stage: "hello" | "verifying" | "answered" = "hello";
     const reject = (link: PeerLink, code: RejectCodeValue, reason: string) => {
       stage = "answered";
       clearTimeout(helloTimer);
-      socket.end(encodeFrame({ t: T.REJECT, code, reason }));
+      link.socket.end(encodeFrame({ t: T.REJECT, code, reason }));
       setTimeout(() => link.destroy(), REJECT_LINGER_MS).unref();
     };
     const answer = (link: PeerLink, h: Hello, v: Verdict) => {
@@ -148,8 +147,8 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
       link.send({ t: T.WELCOME, rank, pid: process.pid, probe: myProbe });
       established(link, h.rank, h);
     };
-    new PeerLink(
-      socket,
+    const accepting = acceptLink(
+      accepted,
       handshakeHandler(
         (link, f) => {
           if (stage === "answered") return; // refused (or, once accepted, a frame out of turn): ignore until it is gone
@@ -161,7 +160,7 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
           stage = "verifying";
           void v.then((verdict) => {
             if (stage !== "verifying") return; // already refused for a frame out of turn
-            if (socket.destroyed || failed || engine.closed) return link.destroy();
+            if (link.socket.destroyed || failed || engine.closed) return link.destroy();
             answer(link, f, verdict);
           });
         },
@@ -170,8 +169,10 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
         },
       ),
     );
+    const helloTimer = setTimeout(() => accepting.destroy(), HELLO_TIMEOUT_MS).unref();
   };
-  const server = createServer(accept);
+  // pauseOnConnect: acceptLink moves each connection into a socket of its own before it reads.
+  const server = createServer({ pauseOnConnect: true }, accept);
   server.unref();
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) => reject(initError(`rank ${rank}: cannot listen on ${path}: ${err.message}`, err)));
@@ -183,11 +184,10 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
     let delay = 2;
     const attempt = () => {
       if (failed) return;
-      const socket = createConnection(socketPathOf(jobDir, peerRank));
       let connected = false;
       let answered = false;
-      new PeerLink(
-        socket,
+      const { socket } = connectLink(
+        socketPathOf(jobDir, peerRank),
         handshakeHandler(
           (link, f) => {
             if (answered) return link.destroy(new MessagingError(ErrorCode.PROTOCOL, `rank ${peerRank} sent a frame of type ${f.t} out of turn`));

@@ -12,7 +12,10 @@
 // Once the engine attaches a fast path (fastpath/fast-path.ts), the hot frames (EAGER, RTS, FIN,
 // PULL) go through the pair's shared-memory frame ring instead of the socket; the socket keeps
 // RING set-up frames and doorbells, DATA, SHM, BYE and the connection's liveness.
-import type { Socket } from "node:net";
+//
+// A link's socket reads into one buffer of the link's own (connectLink, acceptLink), not a new
+// Buffer per read: see ownReadBuffer.
+import { createConnection, Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { BELL_BYTES, encodeFrame, RING_OP, T, type DataFrame, type Frame } from "./frames.js";
 import { FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, type PayloadSink } from "./frame-reader.js";
@@ -48,13 +51,7 @@ export class PeerLink {
   ) {
     socket.setNoDelay?.(true);
     this.reader = new FrameReader(this.onSocketFrame, { maxHeader: MAX_HANDSHAKE_HEADER });
-    socket.on("data", (chunk: Buffer) => {
-      try {
-        this.reader.push(chunk);
-      } catch (err) {
-        socket.destroy(err as Error); // a malformed stream: drop the connection
-      }
-    });
+    socket.on("data", this.received); // not emitted for a socket reading into its own buffer (connectLink, acceptLink)
     const closed = (err?: Error) => {
       if (this.closedOnce) return;
       this.closedOnce = true;
@@ -66,6 +63,15 @@ export class PeerLink {
     socket.on("close", () => closed());
     socket.on("error", (err) => closed(err));
   }
+
+  /** Bytes from the socket, valid only during the call (the reader copies what it keeps). */
+  readonly received = (chunk: Buffer): void => {
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      this.socket.destroy(err as Error); // a malformed stream: drop the connection
+    }
+  };
 
   /** A frame from the socket: RING frames are the fast path's; a BYE comes after the ring's frames. */
   private readonly onSocketFrame = (f: Frame): PayloadSink | null => {
@@ -187,4 +193,58 @@ export class PeerLink {
   destroy(err?: Error): void {
     this.socket.destroy(err);
   }
+}
+
+/** Bytes a link reads at a time (libuv's read size for a stream). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Socket options that read into one buffer of the link's own, reused for every read, instead of
+ * a new 64 KiB Buffer per read: a large DATA frame streamed through a link otherwise allocates
+ * its whole size again in short-lived external memory, which drives the receiver's garbage
+ * collector (scavenges and, once V8's external-memory heuristics trip, a full mark-compact
+ * every few tens of milliseconds). The frame reader copies every byte it keeps (headers,
+ * payloads into their sinks) before it returns, so the buffer can be reused.
+ */
+function ownReadBuffer(): { onread: OnReadOpts; bind(link: PeerLink): void } {
+  let link: PeerLink | null = null;
+  return {
+    onread: {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      callback: (n: number, buf: Uint8Array) => {
+        link!.received((buf as Buffer).subarray(0, n));
+        return true;
+      },
+    },
+    bind: (l) => (link = l),
+  };
+}
+
+/** Connect to the Unix socket at `path` and make the link over it (reading into its own buffer). */
+export function connectLink(path: string, handler: LinkHandler): PeerLink {
+  const r = ownReadBuffer();
+  const link = new PeerLink(createConnection({ path, onread: r.onread }), handler);
+  r.bind(link);
+  return link;
+}
+
+/**
+ * The link over a socket a server accepted. net.Server has no `onread` option, so the accepted
+ * connection's handle moves into a socket that reads into the link's own buffer, as
+ * {@link connectLink}'s does. The server must be created with `pauseOnConnect` (the accepted
+ * socket has read nothing); the accepted socket is left without a handle and is never used
+ * again. Without a handle to move (not a Node that has one), the accepted socket is used as it is.
+ */
+export function acceptLink(accepted: Socket, handler: LinkHandler): PeerLink {
+  const handle = (accepted as unknown as { _handle?: object | null })._handle;
+  if (!handle) {
+    accepted.resume();
+    return new PeerLink(accepted, handler);
+  }
+  const r = ownReadBuffer();
+  (accepted as unknown as { _handle: object | null })._handle = null;
+  const socket = new Socket({ handle, readable: true, writable: true, onread: r.onread } as SocketConstructorOpts);
+  const link = new PeerLink(socket, handler);
+  r.bind(link);
+  return link;
 }
