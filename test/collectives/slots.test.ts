@@ -115,4 +115,17 @@ describe("collectives through the collective slots", () => {
     }
     expect(Date.now() - t0, "survivors got out by themselves, before the launcher's grace").toBeLessThan(20_000);
   });
+
+  it("a member that closes its world instead of joining: the others' slot wait fails with ERR_PEER_LOST naming it, no hang", { timeout: 60_000 }, async () => {
+    const r = await runJob(fixture(import.meta.url, "slot-wait.ts"), { np: 3, args: ["leave"], failGraceMs: 20_000, timeoutMs: 30_000 });
+    const why = explain(r);
+    for (const rank of [0, 1]) {
+      const rep = r.results[rank]![0] as { first: { code: string; peer?: number; message?: string }; next: { code: string; peer?: number }; waits: number } | undefined;
+      expect(rep, `rank ${rank} printed no RESULT\n${why}`).toBeDefined();
+      expect(rep!.waits, `rank ${rank} waited in the slot`).toBeGreaterThanOrEqual(1);
+      expect({ code: rep!.first.code, peer: rep!.first.peer }, why).toEqual({ code: "ERR_PEER_LOST", peer: 2 });
+      expect(rep!.first.message).toMatch(/left the job in the middle of a collective/);
+      expect({ code: rep!.next.code, peer: rep!.next.peer }, why).toEqual({ code: "ERR_PEER_LOST", peer: 2 });
+    }
+  });
 });

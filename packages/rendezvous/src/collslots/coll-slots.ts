@@ -23,6 +23,7 @@
 import { createHash } from "node:crypto";
 import { createShmSegment, openShmSegment, readKnob, unlinkShmSegment, unmapShmSegment } from "@onecopy/cma";
 import type { CollectiveState } from "../collective-state.js";
+import type { DepartureWatcher } from "../contexts.js";
 import type { Engine } from "../engine.js";
 import type { Pollable } from "../fastpath/progress.js";
 import type { RecvResult } from "../matching.js";
@@ -49,7 +50,7 @@ export function slotSegmentName(jobKey: string, ctx: string): string {
   return `${segmentPrefix(jobKey)}s${createHash("sha256").update(ctx).digest("hex").slice(0, 20)}`;
 }
 
-export class CollSlots implements Pollable {
+export class CollSlots implements Pollable, DepartureWatcher {
   private phase: Phase;
   private seg: SlotSegment | null = null;
   private readonly capacity: number;
@@ -58,10 +59,14 @@ export class CollSlots implements Pollable {
   private k = 0;
   /** The k of the collective running now, or NONE when it has made no slot exchange. */
   private cur = NONE;
-  private cond: (() => boolean) | null = null;
+  /** While waiting: whether member j has done its part, for the members in `waitRanks`. */
+  private cond: ((j: number) => boolean) | null = null;
+  private waitRanks: readonly number[] = [];
   private req: Request<void> | null = null;
   private readonly me: number;
   private readonly n: number;
+  /** Every member but this rank. */
+  private readonly others: number[] = [];
 
   constructor(
     private readonly engine: Engine,
@@ -71,6 +76,7 @@ export class CollSlots implements Pollable {
   ) {
     this.me = host.rank;
     this.n = host.group.length;
+    for (let j = 0; j < this.n; j++) if (j !== this.me) this.others.push(j);
     const bytes = readKnob("collSlots");
     this.capacity = slotCapacity(bytes);
     this.name = slotSegmentName(engine.fast.jobKey, ctx);
@@ -200,7 +206,7 @@ export class CollSlots implements Pollable {
       sends = [];
       for (let j = 0; j < this.n; j++) if (j !== this.me) sends.push(this.host.isend([mine], mine.byteLength, j, tag));
     }
-    const waiting = this.waitFor(() => this.allPublished(k));
+    const waiting = this.waitFor((j) => this.seg!.published(j, k) !== null, this.others);
     if (!waiting && !sends && !this.anyOversize(k)) return [this.copyAll(k)];
     return this.exchangeLater(k, tag, waiting, sends);
   }
@@ -215,11 +221,6 @@ export class CollSlots implements Pollable {
     const got = await Promise.all([...recvs, ...(sends ?? []).map((s) => s.wait())]);
     for (let i = 0; i < recvs.length; i++) out.push((got[i] as RecvResult).data ?? new Uint8Array(0));
     return out;
-  }
-
-  private allPublished(k: number): boolean {
-    for (let j = 0; j < this.n; j++) if (j !== this.me && this.seg!.published(j, k) === null) return false;
-    return true;
   }
 
   private anyOversize(k: number): boolean {
@@ -254,10 +255,7 @@ export class CollSlots implements Pollable {
     this.engine.counters.collSlots.fins++;
     seg.setFin(this.me, k);
     this.ringSleepers();
-    return this.waitFor(() => {
-      for (const j of touchedBy) if (!seg.finished(j, k)) return false;
-      return true;
-    });
+    return this.waitFor((j) => seg.finished(j, k), touchedBy);
   }
 
   private ringSleepers(): void {
@@ -271,29 +269,50 @@ export class CollSlots implements Pollable {
 
   // ---- waiting --------------------------------------------------------------------------
 
-  /** Null when `cond` holds now; else a promise that resolves once it does (polled by progress). */
-  private waitFor(cond: () => boolean): Promise<void> | null {
-    if (cond()) return null;
+  /** Null when `done(j)` holds for every j of `ranks` now; else a promise that resolves once it does (polled by progress). */
+  private waitFor(done: (j: number) => boolean, ranks: readonly number[]): Promise<void> | null {
+    if (allOf(done, ranks)) return null;
     if (this.state.broken) return Promise.reject(this.state.lossError("collective operation"));
     this.engine.counters.collSlots.waits++;
-    this.cond = cond;
+    this.cond = done;
+    this.waitRanks = ranks;
     const progress = this.engine.fast.progress;
     progress.add(this);
     const req = this.engine.newRequest<void>();
     this.req = req;
     this.state.track(req);
+    const watchers = this.engine.contexts.watchers;
+    watchers.add(this);
     req.whenSettled(() => {
       this.cond = null;
       this.req = null;
       progress.remove(this);
+      watchers.delete(this);
       this.seg?.setSleep(this.me, RUNNING);
     });
-    return req.wait();
+    const p = req.wait();
+    // A member that is gone already can never publish what we wait for.
+    for (const w of this.host.group) {
+      const st = this.engine.link(w)?.state;
+      if (st === "left" || st === "lost") this.peerGone(w);
+    }
+    return p;
+  }
+
+  /** A member left or was lost: a wait it can no longer satisfy breaks the communicator's collectives. */
+  peerGone(world: number): void {
+    const j = this.host.group.indexOf(world);
+    if (this.req && !this.check() && this.waitRanks.includes(j) && !this.cond!(j)) this.state.lose(world);
+  }
+
+  /** close() while waiting: the wait fails as a pending receive would. */
+  closed(e: Error): void {
+    this.req?.reject(e);
   }
 
   private check(): boolean {
     const cond = this.cond;
-    if (!cond || !cond()) return false;
+    if (!cond || !allOf(cond, this.waitRanks)) return false;
     this.req!.resolve();
     return true;
   }
@@ -311,4 +330,9 @@ export class CollSlots implements Pollable {
     this.seg.setSleep(this.me, SLEEPING);
     this.check();
   }
+}
+
+function allOf(done: (j: number) => boolean, ranks: readonly number[]): boolean {
+  for (let i = 0; i < ranks.length; i++) if (!done(ranks[i]!)) return false;
+  return true;
 }
