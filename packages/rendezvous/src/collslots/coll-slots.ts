@@ -17,9 +17,11 @@
 //
 // Waiting follows the fast path's spinning rule: a wait is an engine operation polled by the
 // adaptive progress loop (progress.ts) for at most its spin budget (none when oversubscribed),
-// then this rank publishes SLEEPING in its sleep word and re-checks; a writer that publishes and
-// finds a member SLEEPING claims the word (RUNG) and rings that member's doorbell (one RING BELL
-// on the socket per sleep). Peer loss rejects the wait through the collective state.
+// then this rank publishes in its sleep word which member it sleeps on (the first one it still
+// waits for) and re-checks that member; that member, once it publishes, finds the word naming it,
+// claims it (RUNG) and rings this rank's doorbell (one RING BELL on the socket per sleep; other
+// writers do not ring). Woken, the rank re-checks all and sleeps on the next missing member, if
+// any. Peer loss rejects the wait through the collective state.
 import { createHash } from "node:crypto";
 import { createShmSegment, openShmSegment, readKnob, unlinkShmSegment, unmapShmSegment } from "@onecopy/cma";
 import type { CollectiveState } from "../collective-state.js";
@@ -30,7 +32,7 @@ import type { RecvResult } from "../matching.js";
 import type { Request } from "../request.js";
 import { segmentPrefix } from "../shm/segment-layout.js";
 import { trackName, untrackName } from "../shm/segment-names.js";
-import { RUNNING, SLEEPING, SlotSegment, slotCapacity, slotSegmentBytes } from "./slot-segment.js";
+import { RUNNING, SlotSegment, sleepingOn, slotCapacity, slotSegmentBytes } from "./slot-segment.js";
 
 /** What the slots need of their communicator's transport (communicator ranks, collective context). */
 export interface SlotHost {
@@ -261,7 +263,7 @@ export class CollSlots implements Pollable, DepartureWatcher {
   private ringSleepers(): void {
     const seg = this.seg!;
     for (let j = 0; j < this.n; j++) {
-      if (j === this.me || !seg.claimSleeper(j)) continue;
+      if (j === this.me || !seg.claimSleeper(j, this.me)) continue;
       this.engine.counters.collSlots.bells++;
       this.engine.link(this.host.group[j]!)?.bell();
     }
@@ -325,9 +327,19 @@ export class CollSlots implements Pollable, DepartureWatcher {
     return this.check();
   }
 
+  /**
+   * Sleep until the first member we still wait for publishes (only it rings us), re-checking it
+   * after the store; a member that is there by then moves the wait on to the next one.
+   */
   settle(): void {
-    if (!this.cond || !this.seg) return;
-    this.seg.setSleep(this.me, SLEEPING);
+    const cond = this.cond;
+    const seg = this.seg;
+    if (!cond || !seg) return;
+    for (const j of this.waitRanks) {
+      if (cond(j)) continue;
+      seg.setSleep(this.me, sleepingOn(j));
+      if (!cond(j)) return;
+    }
     this.check();
   }
 }

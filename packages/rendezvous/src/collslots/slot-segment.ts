@@ -4,7 +4,8 @@
 //   byte 0           header (Int32): magic, version, members, capacity  — written once by the creator
 //   slot r at 256 + r × stride, stride = 256 + 2 × capacity:
 //     +0    seq[0], len[0], seq[1], len[1], fin   written by rank r only
-//     +128  sleep                                  rank r's waiting state; others claim it (RUNG)
+//     +128  sleep                                  rank r's waiting state (asleep until rank j
+//                                                  publishes: 1 + j); j claims it (RUNG)
 //     +256  record area of parity 0, then of parity 1 (capacity bytes each)
 //
 // Collective k (counted per communicator from 1) uses parity k & 1: the writer copies its record
@@ -21,10 +22,13 @@ const HEADER = 256;
 const CONTROL = 256;
 const LINE = 128;
 
-/** Sleep-word values (as the frame rings'). */
+/** Sleep-word values: RUNNING, RUNG (a writer claimed the sleep and rings), or sleepingOn(j). */
 export const RUNNING = 0;
-export const SLEEPING = 1;
-export const RUNG = 2;
+export const RUNG = -1;
+/** The owner sleeps until rank `j` publishes (only j rings it: one doorbell per sleep). */
+export function sleepingOn(j: number): number {
+  return 1 + j;
+}
 
 /** A record area size from the knob: a multiple of 128 bytes, at least 1 KiB. */
 export function slotCapacity(bytes: number): number {
@@ -115,9 +119,10 @@ export class SlotSegment {
     Atomics.store(this.i32, this.sleepIndex(me), v);
   }
 
-  /** Rank r sleeps: claim its doorbell (true: ring it, once). */
-  claimSleeper(r: number): boolean {
+  /** Rank r sleeps until rank `me` publishes: claim its doorbell (true: ring it, once). */
+  claimSleeper(r: number, me: number): boolean {
     const i = this.sleepIndex(r);
-    return Atomics.load(this.i32, i) === SLEEPING && Atomics.compareExchange(this.i32, i, SLEEPING, RUNG) === SLEEPING;
+    const on = sleepingOn(me);
+    return Atomics.load(this.i32, i) === on && Atomics.compareExchange(this.i32, i, on, RUNG) === on;
   }
 }
