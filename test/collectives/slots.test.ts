@@ -116,6 +116,16 @@ describe("collectives through the collective slots", () => {
     expect(Date.now() - t0, "survivors got out by themselves, before the launcher's grace").toBeLessThan(20_000);
   });
 
+  it("closing a communicator unmaps its slots: 200 × (dup, barriers, close) leave only the world's segment mapped", { timeout: 60_000 }, async () => {
+    const r = await runJob(fixture(import.meta.url, "slot-wait.ts"), { np: 3, args: ["dups"], timeoutMs: 50_000 });
+    expect(r.ok, explain(r)).toBe(true);
+    for (const res of r.results) {
+      const rep = res[0] as { rank: number; mapped: number; exchanges: number };
+      expect(rep.exchanges, `rank ${rep.rank}: each dup's third barrier went through its slots`).toBeGreaterThanOrEqual(200);
+      expect(rep.mapped, `rank ${rep.rank}: slot segments still mapped`).toBe(1);
+    }
+  });
+
   it("a member that closes its world instead of joining: the others' slot wait fails with ERR_PEER_LOST naming it, no hang", { timeout: 60_000 }, async () => {
     const r = await runJob(fixture(import.meta.url, "slot-wait.ts"), { np: 3, args: ["leave"], failGraceMs: 20_000, timeoutMs: 30_000 });
     const why = explain(r);

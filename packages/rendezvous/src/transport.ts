@@ -53,6 +53,8 @@ export interface CollectiveTransport {
    * shared memory), or absent. While they are active, collectives run one at a time per rank.
    */
   readonly slots?: CollSlots;
+  /** The communicator was closed: release the slots once no collective of it runs any more. */
+  release?(): void;
 }
 
 /** @internal */
@@ -107,6 +109,7 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
   // While the slots are (or may become) active, a rank runs its collectives on this communicator
   // one at a time, in call order (coll-slots.ts says why); the next waits only if one is running.
   let busy = false;
+  let released = false;
   const queue: Array<() => void> = [];
 
   return {
@@ -134,8 +137,15 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
       } finally {
         const next = queue.shift();
         if (next) next();
-        else busy = false;
+        else {
+          busy = false;
+          if (released) slots.dispose();
+        }
       }
+    },
+    release: () => {
+      released = true;
+      if (!busy) slots.dispose();
     },
     abandon: (why, keep) => state.abandon(why, keep),
     get broken() {

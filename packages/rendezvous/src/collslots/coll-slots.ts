@@ -174,6 +174,16 @@ export class CollSlots implements Pollable, DepartureWatcher {
     this.seg = null;
   }
 
+  /**
+   * The communicator is closed and no collective of it runs: unmap. Mid set-up, rank 0 keeps the
+   * name (removed at exit): a member may still be about to map it at the end of its exchange.
+   */
+  dispose(): void {
+    if (this.seg) unmapShmSegment(this.seg.segment);
+    this.seg = null;
+    this.phase = "off";
+  }
+
   // ---- one collective -------------------------------------------------------------------
 
   /** A collective starts (the transport runs them one at a time). */
