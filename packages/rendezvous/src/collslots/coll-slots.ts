@@ -10,10 +10,12 @@
 // mapping), and the slots are on from the third collective iff every word said 1.
 //
 // Reuse of a record area without acknowledgements: collectives of one communicator run one at a
-// time on each rank (the transport queues them), so a rank writes its record of collective k+2
-// only after it has read every member's record of k+1, and a member writes that only after it has
-// finished collective k, records included (they are copied out of the slot). So nobody still
-// reads k's area (same parity) when k+2 overwrites it.
+// time on each rank (the transport queues them), so a rank writes its record of slot exchange
+// k+2 (into the area of k) only after it has read every member's record of k+1, and a member
+// writes that only after it has finished collective k, records included (they are copied out of
+// the slot). So nobody still reads k's area when k+2 overwrites it. Records are found by the
+// collective's id (its exchange tag + 1), not by parity: members whose counts disagreed (a
+// mismatch in ONECOPY_COLL_ROOTED_EAGER mode) wait rather than read another collective's record.
 //
 // Waiting follows the fast path's spinning rule: a wait is an engine operation polled by the
 // adaptive progress loop (progress.ts) for at most its spin budget (none when oversubscribed),
@@ -57,9 +59,9 @@ export class CollSlots implements Pollable, DepartureWatcher {
   private seg: SlotSegment | null = null;
   private readonly capacity: number;
   private readonly name: string;
-  /** Slot collectives so far (the sequence number k of the last one). */
+  /** Slot exchanges so far (its parity picks the area the next record goes to). */
   private k = 0;
-  /** The k of the collective running now, or NONE when it has made no slot exchange. */
+  /** The id of the collective running now, or NONE when it has made no slot exchange. */
   private cur = NONE;
   /** While waiting: whether member j has done its part, for the members in `waitRanks`. */
   private cond: ((j: number) => boolean) | null = null;
@@ -205,12 +207,13 @@ export class CollSlots implements Pollable, DepartureWatcher {
    */
   exchange(mine: Uint8Array, tag: number): Uint8Array[] | Promise<Uint8Array[]> {
     const seg = this.seg!;
-    const k = (this.k = (this.k + 1) | 0);
+    this.k = (this.k + 1) | 0;
+    const k = tag + 1;
     this.cur = k;
     const c = this.engine.counters.collSlots;
     c.exchanges++;
     const fits = mine.byteLength <= this.capacity;
-    seg.publish(this.me, k, fits ? mine : null);
+    seg.publish(this.me, this.k & 1, k, fits ? mine : null);
     this.ringSleepers();
     let sends: Array<Request<void>> | null = null;
     if (!fits) {

@@ -8,12 +8,13 @@
 //                                                  publishes: 1 + j); j claims it (RUNG)
 //     +256  record area of parity 0, then of parity 1 (capacity bytes each)
 //
-// Collective k (counted per communicator from 1) uses parity k & 1: the writer copies its record
-// into its area (plain stores), stores len (−1: the record is larger than the area and goes by
-// messages), then Atomics.stores seq = k. A reader Atomics.loads seq until it reads k, then
-// copies the record out. `fin` = k says "done with every peer's memory for collective k" (the
-// FIN messages of today's closing handshake). The owner-written words and the sleep word sit on
-// separate 128-byte lines.
+// A collective is named by its id (its exchange tag + 1: agreed by every member, never 0). The
+// writer alternates its two areas (its own count of slot exchanges), copies its record in
+// (plain stores), stores len (−1: larger than the area, the record goes by messages), then
+// Atomics.stores seq = id. A reader looks for the id in either seq and copies the record out, so
+// readers never depend on the writer's parity. `fin` = id says "done with every peer's memory for
+// that collective and all before it" (the FIN messages of the message path). The owner-written
+// words and the sleep word sit on separate 128-byte lines.
 import type { ShmSegment } from "@onecopy/cma";
 
 export const SLOT_MAGIC = 0x6f63636c; // "occl"
@@ -85,34 +86,40 @@ export class SlotSegment {
     return (this.base(r) + LINE) >> 2;
   }
 
-  /** Publish my record for collective k (null: too large, it goes by messages). */
-  publish(me: number, k: number, record: Uint8Array | null): void {
-    const p = k & 1;
-    if (record) this.u8.set(record, this.base(me) + CONTROL + p * this.capacity);
-    this.i32[this.word(me, 2 * p + 1)] = record ? record.byteLength : -1;
-    Atomics.store(this.i32, this.word(me, 2 * p), k);
+  /** Publish my record of collective `id` in my area `parity` (null: too large, it goes by messages). */
+  publish(me: number, parity: number, id: number, record: Uint8Array | null): void {
+    if (record) this.u8.set(record, this.base(me) + CONTROL + parity * this.capacity);
+    this.i32[this.word(me, 2 * parity + 1)] = record ? record.byteLength : -1;
+    Atomics.store(this.i32, this.word(me, 2 * parity), id);
   }
 
-  /** Rank r's record length for collective k (−1: by messages), or null while it is not published. */
-  published(r: number, k: number): number | null {
-    const p = k & 1;
-    if (Atomics.load(this.i32, this.word(r, 2 * p)) !== k) return null;
-    return this.i32[this.word(r, 2 * p + 1)]!;
+  /** The area (0, 1) holding rank r's record of collective `id`, or −1 while it is not published. */
+  private areaOf(r: number, id: number): number {
+    if (Atomics.load(this.i32, this.word(r, 0)) === id) return 0;
+    if (Atomics.load(this.i32, this.word(r, 2)) === id) return 1;
+    return -1;
   }
 
-  /** Copy rank r's record of collective k (published, `len` bytes) into `into` at `at`. */
-  copyOut(r: number, k: number, len: number, into: Uint8Array, at: number): void {
-    const from = this.base(r) + CONTROL + (k & 1) * this.capacity;
+  /** Rank r's record length for collective `id` (−1: by messages), or null while it is not published. */
+  published(r: number, id: number): number | null {
+    const p = this.areaOf(r, id);
+    return p < 0 ? null : this.i32[this.word(r, 2 * p + 1)]!;
+  }
+
+  /** Copy rank r's record of collective `id` (published, `len` bytes) into `into` at `at`. */
+  copyOut(r: number, id: number, len: number, into: Uint8Array, at: number): void {
+    const from = this.base(r) + CONTROL + this.areaOf(r, id) * this.capacity;
     into.set(this.u8.subarray(from, from + len), at);
   }
 
-  setFin(me: number, k: number): void {
-    Atomics.store(this.i32, this.word(me, 4), k);
+  setFin(me: number, id: number): void {
+    Atomics.store(this.i32, this.word(me, 4), id);
   }
 
-  /** Rank r has said it is done with collective k (or a later one). */
-  finished(r: number, k: number): boolean {
-    return ((Atomics.load(this.i32, this.word(r, 4)) - k) | 0) >= 0;
+  /** Rank r has said it is done with collective `id` or a later one (ids count modulo 2^30, from 1). */
+  finished(r: number, id: number): boolean {
+    const fin = Atomics.load(this.i32, this.word(r, 4));
+    return fin !== 0 && ((fin - id) & 0x3fffffff) < 0x20000000;
   }
 
   setSleep(me: number, v: number): void {
