@@ -185,6 +185,12 @@ export const KNOBS = {
     2,
     "How many single-copy transfers a root keeps in flight at once when it writes to (scatter, bcast) or reads from (gather) the other ranks (at least 1). Each transfer touches one peer's memory, so no process ever has more than one remote reader; the bound keeps the root from flooding the libuv pool. 2 matches the 2 cores of the measured machine.",
   ),
+  collSlots: bytes(
+    "ONECOPY_COLL_SLOTS",
+    "collectives",
+    64 * 1024,
+    "Bytes of one record area of a communicator's collective slots (two per member rank, in one shared segment mapped by every member; rounded up to 128 bytes, at least 1 KiB). With slots, the descriptor exchange every collective starts with (its arguments, buffer addresses and, for small collectives, the data) and the closing 'done with your buffers' handshake go through shared memory instead of messages; a record larger than the area goes by messages. 64 KiB holds the largest inline record (ONECOPY_COLL_INLINE_MAX) plus the per-rank arrays of a v-collective. 0 switches the slots off (as does ONECOPY_FASTPATH=0). Set-up rides on a communicator's first two collectives.",
+  ),
   collRootedEager: count(
     "ONECOPY_COLL_ROOTED_EAGER",
     "collectives",

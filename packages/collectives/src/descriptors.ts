@@ -4,6 +4,9 @@
 // message per rank) gives every rank every record. Every rank then runs the same checks on the
 // same records, so a mismatch fails on every rank in the same step and no rank hangs. A rank
 // whose own arguments were invalid still takes part, with a "poison" record carrying its error.
+// Once the communicator's collective slots are on (rendezvous collslots/), the records go
+// through shared memory instead: each rank writes its record into its slot and copies the
+// others' out of theirs; the checks are the same.
 import { ErrorCode, MessagingError, type CollectiveTransport, type Descriptor, type ErrorCodeValue } from "@onecopy/rendezvous";
 
 /** Collective kinds (wire codes): a rank calling another collective is a mismatch too. */
@@ -52,11 +55,13 @@ export interface Rec {
   r: Descriptor;
   extra: Float64Array;
   payload: Uint8Array | null;
+  /** The collective slots' set-up word (message-path exchanges only). */
+  setup: number;
 }
 
-const HEAD = 14;
+const HEAD = 15;
 
-function encode(rank: number, c: Contribution): Uint8Array {
+function encode(rank: number, c: Contribution, setup: number): Uint8Array {
   const extra = c.extra ?? [];
   const pl = c.payload ?? null;
   const plBytes = pl ? pl.byteLength : 0;
@@ -76,6 +81,7 @@ function encode(rank: number, c: Contribution): Uint8Array {
   f[11] = c.r?.[1] ?? 0;
   f[12] = extra.length;
   f[13] = pl ? plBytes : -1;
+  f[14] = setup;
   f.set(extra, HEAD);
   const out = new Uint8Array(f.buffer);
   if (pl) out.set(pl, 8 * (HEAD + extra.length));
@@ -103,6 +109,7 @@ function decodeAll(msg: Uint8Array, into: Rec[]): void {
       r: [f[at + 10]!, f[at + 11]!],
       extra: f.subarray(at + HEAD, at + HEAD + nExtra),
       payload: plBytes >= 0 ? new Uint8Array(bytes.buffer, plAt, plBytes) : null,
+      setup: f[at + 14]!,
     };
     at += slots;
   }
@@ -158,14 +165,26 @@ export async function exchange(t: CollectiveTransport, tag: number, what: string
   } catch (e) {
     err = e;
   }
+  const slots = t.slots;
+  const viaSlots = slots?.on === true;
+  const setup = slots && !viaSlots && t.size > 1 ? slots.setupWord() : 0;
   let mine: Uint8Array;
-  if (c) mine = encode(t.rank, c);
+  if (c) mine = encode(t.rank, c, setup);
   else {
     const code = (err as { code?: string }).code ?? ErrorCode.INVALID_ARG;
     const text = new TextEncoder().encode(`${code}\n${(err as Error)?.message ?? String(err)}`);
-    mine = encode(t.rank, { kind: POISON, payload: text });
+    mine = encode(t.rank, { kind: POISON, payload: text }, setup);
   }
-  const recs = t.size === 1 ? (decodeOne(mine)) : await bruck(t, tag, mine);
+  let recs: Rec[];
+  if (t.size === 1) recs = decodeOne(mine);
+  else if (viaSlots) {
+    recs = decodeOne(mine);
+    const got = slots.exchange(mine, tag);
+    for (const part of Array.isArray(got) ? got : await got) decodeAll(part, recs);
+  } else {
+    recs = await bruck(t, tag, mine);
+    slots?.setupSeen(recs.map((r) => r.setup));
+  }
   if (err) throw err;
   for (const r of recs) {
     if (r.kind === POISON) {

@@ -101,6 +101,13 @@ export function expect(t: CollectiveTransport, j: number, tag: number): Request<
  * its own again. Only ranks that copy directly are involved (message paths complete by themselves).
  */
 export async function finish(t: CollectiveTransport, tag: number, touched: Iterable<number>, touchedBy: Iterable<number>): Promise<void> {
+  // A collective whose exchange went through the slots says "done" there: one counter, no messages.
+  const slots = t.slots;
+  if (slots?.inSlotCollective) {
+    const wait = slots.finish(Array.isArray(touchedBy) ? touchedBy : [...touchedBy]);
+    if (wait) await wait;
+    return;
+  }
   const reqs: Array<Request<unknown>> = [];
   for (const j of touchedBy) reqs.push(expect(t, j, tag));
   for (const j of touched) reqs.push(notify(t, j, tag));

@@ -468,6 +468,7 @@ export class Communicator extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.coll?.release?.();
     if (this.ctx === WORLD_CTX) await this.runtime.shutdown();
   }
 

@@ -6,7 +6,15 @@ import type { PeerLink } from "./link.js";
 import { ContextQueues, matches, type Incoming, type PostedRecv, type ProbeWaiter } from "./matching.js";
 import { UnexpectedBudget } from "./unexpected-budget.js";
 
+/** Something waiting outside the queues (a collective slot wait) that must hear of departures and close(). */
+export interface DepartureWatcher {
+  peerGone(worldRank: number): void;
+  closed(e: Error): void;
+}
+
 export class Contexts {
+  /** Waits outside the queues, told of what fails the queues' receives. */
+  readonly watchers = new Set<DepartureWatcher>();
   private readonly queues = new Map<string, ContextQueues>();
   /** World ranks of each context's group (absent: the whole world). */
   private readonly groups = new Map<string, readonly number[]>();
@@ -85,6 +93,7 @@ export class Contexts {
         w.reject(err("probe"));
       }
     }
+    for (const w of [...this.watchers]) w.peerGone(r);
   }
 
   /** close(): what is posted or waiting fails with `e`; messages nobody received are dropped (a self-send's with `selfErr`). */
@@ -97,5 +106,6 @@ export class Contexts {
         m.selfReq?.reject(selfErr);
       }
     }
+    for (const w of [...this.watchers]) w.closed(e);
   }
 }

@@ -14,7 +14,10 @@ export interface PathStats {
  * snapshot taken right after an operation completes includes exactly what it received. `sent` counts messages/bytes this process sent (any path);
  * `control` counts protocol frames without payload (RTS, FIN, PULL); `fastpath` counts the
  * frames this process sent through its shared-memory frame rings instead of a socket, and the
- * doorbells it rang for them.
+ * doorbells it rang for them; `collSlots` counts the collective record exchanges this process made
+ * through its communicators' shared slots (`oversize`: records too large for a slot, sent by
+ * messages), the closing handshakes (`fins`) done there, the waits that were not satisfied at
+ * once, and the doorbells rung for sleeping members.
  */
 export interface TransportStats {
   singleCopy: PathStats & { calls: number };
@@ -25,6 +28,7 @@ export interface TransportStats {
   sent: PathStats;
   control: { messages: number };
   fastpath: { frames: number; bells: number };
+  collSlots: { exchanges: number; oversize: number; fins: number; waits: number; bells: number };
 }
 
 export function emptyStats(): TransportStats {
@@ -37,6 +41,7 @@ export function emptyStats(): TransportStats {
     sent: { messages: 0, bytes: 0 },
     control: { messages: 0 },
     fastpath: { frames: 0, bells: 0 },
+    collSlots: { exchanges: 0, oversize: 0, fins: 0, waits: 0, bells: 0 },
   };
 }
 

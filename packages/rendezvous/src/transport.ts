@@ -4,6 +4,7 @@
 // endpoints (single-copy.ts), and peer loss breaks the context (collective-state.ts).
 import { ioListOfViews } from "./buffers.js";
 import { collectiveState } from "./collective-state.js";
+import { CollSlots } from "./collslots/coll-slots.js";
 import type { Engine } from "./engine.js";
 import { ErrorCode, type MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
@@ -47,6 +48,13 @@ export interface CollectiveTransport {
   abandon(why: Error, keep: unknown): void;
   /** Why collectives on this communicator can no longer complete, or null while they can. */
   readonly broken: MessagingError | null;
+  /**
+   * The communicator's collective slots (descriptor exchange and closing handshake through
+   * shared memory), or absent. While they are active, collectives run one at a time per rank.
+   */
+  readonly slots?: CollSlots;
+  /** The communicator was closed: release the slots once no collective of it runs any more. */
+  release?(): void;
 }
 
 /** @internal */
@@ -78,14 +86,39 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
     }
   };
 
+  const isend = (views: Uint8Array[], bytes: number, dest: number, tag: number): Request<void> =>
+    state.broken ? failed(state.lossError(`send to rank ${dest}`)) : state.track(engine.isend(ctx, world(dest), tag, views, bytes));
+  const irecv = (views: Uint8Array[] | null, capacity: number, source: number, tag: number): Request<RecvResult> =>
+    state.broken ? failed(state.lossError(`receive from rank ${source}`)) : state.track(engine.irecv(ctx, world(source), tag, views, capacity));
+  const slots = new CollSlots(engine, state, { rank, group, isend, irecv }, ctx);
+
+  const runOne = async <T>(body: () => Promise<T>): Promise<T> => {
+    if (state.broken) throw state.lossError("collective operation");
+    slots.begin();
+    try {
+      return await body();
+    } catch (err) {
+      const e = err as { code?: string; peer?: number };
+      // Lost, or left before taking part: either way this communicator's collectives are over.
+      if (e.code === ErrorCode.PEER_LOST && typeof e.peer === "number") state.lose(e.peer, err);
+      throw err;
+    } finally {
+      slots.end();
+    }
+  };
+  // While the slots are (or may become) active, a rank runs its collectives on this communicator
+  // one at a time, in call order (coll-slots.ts says why); the next waits only if one is running.
+  let busy = false;
+  let released = false;
+  const queue: Array<() => void> = [];
+
   return {
     rank,
     size: group.length,
     eagerLimit: engine.tunables.eagerLimit,
-    isend: (views, bytes, dest, tag) =>
-      state.broken ? failed(state.lossError(`send to rank ${dest}`)) : state.track(engine.isend(ctx, world(dest), tag, views, bytes)),
-    irecv: (views, capacity, source, tag) =>
-      state.broken ? failed(state.lossError(`receive from rank ${source}`)) : state.track(engine.irecv(ctx, world(source), tag, views, capacity)),
+    isend,
+    irecv,
+    slots,
     // Only the cma transport copies directly; --transport shm|socket is honoured here too. The
     // transport is job-wide, so both sides of a pair still agree.
     canRead: (r) => cma && engine.singleCopy(world(r)).canRead,
@@ -96,14 +129,23 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
     nextTag: () => (seq = (seq + 1) & 0x3fffffff),
     collective: async (body) => {
       if (state.broken) throw state.lossError("collective operation");
+      if (!slots.active && !busy) return runOne(body);
+      if (busy) await new Promise<void>((go) => queue.push(go));
+      busy = true;
       try {
-        return await body();
-      } catch (err) {
-        const e = err as { code?: string; peer?: number };
-        // Lost, or left before taking part: either way this communicator's collectives are over.
-        if (e.code === ErrorCode.PEER_LOST && typeof e.peer === "number") state.lose(e.peer, err);
-        throw err;
+        return await runOne(body);
+      } finally {
+        const next = queue.shift();
+        if (next) next();
+        else {
+          busy = false;
+          if (released) slots.dispose();
+        }
       }
+    },
+    release: () => {
+      released = true;
+      if (!busy) slots.dispose();
     },
     abandon: (why, keep) => state.abandon(why, keep),
     get broken() {

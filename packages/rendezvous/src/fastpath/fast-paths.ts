@@ -30,7 +30,8 @@ export class FastPaths {
   /** Why the fast path is off in this process, or null. */
   readonly off: string | null;
   readonly progress: Progress;
-  private readonly jobKey: string;
+  /** The job's key in segment names. */
+  readonly jobKey: string;
   private readonly capacity: number;
   private warned = false;
   private readonly decisions: Array<Promise<void>> = [];

@@ -21,7 +21,16 @@
 // progress stops spinning for BACKOFF_WAITS waits, then tries again with an eighth.
 import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
-import type { FastPath } from "./fast-path.js";
+
+/** What progress polls: a link's fast path, or a communicator's collective slots. */
+export interface Pollable {
+  /** Progress is about to poll: peers need not ring. */
+  wake(): void;
+  /** Look once; true when something moved. */
+  poll(): boolean;
+  /** Going back to the event loop: publish "sleeping", then re-check. */
+  settle(): void;
+}
 
 /** What progress reads of the engine. */
 export interface ProgressHost {
@@ -42,7 +51,7 @@ export class Progress {
   /** The current spin budget (adapts between 0 and spinMs). */
   private budgetMs: number;
   private backoff = 0;
-  private readonly paths = new Set<FastPath>();
+  private readonly paths = new Set<Pollable>();
   private queued = false;
   private running = false;
   private settleQueued = false;
@@ -56,11 +65,11 @@ export class Progress {
     this.budgetMs = this.spinMs;
   }
 
-  add(p: FastPath): void {
+  add(p: Pollable): void {
     this.paths.add(p);
   }
 
-  remove(p: FastPath): void {
+  remove(p: Pollable): void {
     this.paths.delete(p);
   }
 

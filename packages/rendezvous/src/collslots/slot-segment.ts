@@ -1,0 +1,135 @@
+// Layout of a communicator's collective slot segment: one slot per member rank, each written by
+// that rank only (single writer) and read by every other member.
+//
+//   byte 0           header (Int32): magic, version, members, capacity  — written once by the creator
+//   slot r at 256 + r × stride, stride = 256 + 2 × capacity:
+//     +0    seq[0], len[0], seq[1], len[1], fin   written by rank r only
+//     +128  sleep                                  rank r's waiting state (asleep until rank j
+//                                                  publishes: 1 + j); j claims it (RUNG)
+//     +256  record area of parity 0, then of parity 1 (capacity bytes each)
+//
+// A collective is named by its id (its exchange tag + 1: agreed by every member, never 0). The
+// writer alternates its two areas (its own count of slot exchanges), copies its record in
+// (plain stores), stores len (−1: larger than the area, the record goes by messages), then
+// Atomics.stores seq = id. A reader looks for the id in either seq and copies the record out, so
+// readers never depend on the writer's parity. `fin` = id says "done with every peer's memory for
+// that collective and all before it" (the FIN messages of the message path). The owner-written
+// words and the sleep word sit on separate 128-byte lines.
+import type { ShmSegment } from "@onecopy/cma";
+
+export const SLOT_MAGIC = 0x6f63636c; // "occl"
+export const SLOT_VERSION = 1;
+const HEADER = 256;
+const CONTROL = 256;
+const LINE = 128;
+
+/** Sleep-word values: RUNNING, RUNG (a writer claimed the sleep and rings), or sleepingOn(j). */
+export const RUNNING = 0;
+export const RUNG = -1;
+/** The owner sleeps until rank `j` publishes (only j rings it: one doorbell per sleep). */
+export function sleepingOn(j: number): number {
+  return 1 + j;
+}
+
+/** A record area size from the knob: a multiple of 128 bytes, at least 1 KiB. */
+export function slotCapacity(bytes: number): number {
+  return Math.max(1024, Math.ceil(bytes / LINE) * LINE);
+}
+
+export function slotSegmentBytes(members: number, capacity: number): number {
+  return HEADER + members * (CONTROL + 2 * capacity);
+}
+
+/** A mapped slot segment (creator's or reader's view; every member maps the same bytes). */
+export class SlotSegment {
+  private readonly i32: Int32Array;
+  private readonly u8: Uint8Array;
+  private readonly stride: number;
+
+  constructor(
+    readonly segment: ShmSegment,
+    readonly members: number,
+    readonly capacity: number,
+  ) {
+    this.i32 = new Int32Array(segment.buffer, 0, segment.bytes >> 2);
+    this.u8 = new Uint8Array(segment.buffer, 0, segment.bytes);
+    this.stride = CONTROL + 2 * capacity;
+  }
+
+  /** Write the header of a freshly created (zero-filled) segment. */
+  init(): void {
+    const h = this.i32;
+    h[1] = SLOT_VERSION;
+    h[2] = this.members;
+    h[3] = this.capacity;
+    Atomics.store(h, 0, SLOT_MAGIC);
+  }
+
+  /** Why a mapped segment is not the one announced, or null. */
+  static validate(seg: ShmSegment, members: number, capacity: number): string | null {
+    const h = new Int32Array(seg.buffer, 0, 4);
+    if (Atomics.load(h, 0) !== SLOT_MAGIC || h[1] !== SLOT_VERSION) return "collective slot segment has the wrong magic/version";
+    if (h[2] !== members || h[3] !== capacity) return `collective slot segment is for ${h[2]} ranks × ${h[3]} bytes, expected ${members} × ${capacity}`;
+    return null;
+  }
+
+  private base(r: number): number {
+    return HEADER + r * this.stride;
+  }
+
+  /** Int32 index of rank r's word `w` (0 seq0, 1 len0, 2 seq1, 3 len1, 4 fin). */
+  private word(r: number, w: number): number {
+    return (this.base(r) >> 2) + w;
+  }
+
+  private sleepIndex(r: number): number {
+    return (this.base(r) + LINE) >> 2;
+  }
+
+  /** Publish my record of collective `id` in my area `parity` (null: too large, it goes by messages). */
+  publish(me: number, parity: number, id: number, record: Uint8Array | null): void {
+    if (record) this.u8.set(record, this.base(me) + CONTROL + parity * this.capacity);
+    this.i32[this.word(me, 2 * parity + 1)] = record ? record.byteLength : -1;
+    Atomics.store(this.i32, this.word(me, 2 * parity), id);
+  }
+
+  /** The area (0, 1) holding rank r's record of collective `id`, or −1 while it is not published. */
+  private areaOf(r: number, id: number): number {
+    if (Atomics.load(this.i32, this.word(r, 0)) === id) return 0;
+    if (Atomics.load(this.i32, this.word(r, 2)) === id) return 1;
+    return -1;
+  }
+
+  /** Rank r's record length for collective `id` (−1: by messages), or null while it is not published. */
+  published(r: number, id: number): number | null {
+    const p = this.areaOf(r, id);
+    return p < 0 ? null : this.i32[this.word(r, 2 * p + 1)]!;
+  }
+
+  /** Copy rank r's record of collective `id` (published, `len` bytes) into `into` at `at`. */
+  copyOut(r: number, id: number, len: number, into: Uint8Array, at: number): void {
+    const from = this.base(r) + CONTROL + this.areaOf(r, id) * this.capacity;
+    into.set(this.u8.subarray(from, from + len), at);
+  }
+
+  setFin(me: number, id: number): void {
+    Atomics.store(this.i32, this.word(me, 4), id);
+  }
+
+  /** Rank r has said it is done with collective `id` or a later one (ids count modulo 2^30, from 1). */
+  finished(r: number, id: number): boolean {
+    const fin = Atomics.load(this.i32, this.word(r, 4));
+    return fin !== 0 && ((fin - id) & 0x3fffffff) < 0x20000000;
+  }
+
+  setSleep(me: number, v: number): void {
+    Atomics.store(this.i32, this.sleepIndex(me), v);
+  }
+
+  /** Rank r sleeps until rank `me` publishes: claim its doorbell (true: ring it, once). */
+  claimSleeper(r: number, me: number): boolean {
+    const i = this.sleepIndex(r);
+    const on = sleepingOn(me);
+    return Atomics.load(this.i32, i) === on && Atomics.compareExchange(this.i32, i, on, RUNG) === on;
+  }
+}
