@@ -185,6 +185,12 @@ export const KNOBS = {
     2,
     "How many single-copy transfers a root keeps in flight at once when it writes to (scatter, bcast) or reads from (gather) the other ranks (at least 1). Each transfer touches one peer's memory, so no process ever has more than one remote reader; the bound keeps the root from flooding the libuv pool. 2 matches the 2 cores of the measured machine.",
   ),
+  collSimd: count(
+    "ONECOPY_COLL_SIMD",
+    "collectives",
+    1,
+    "1: the built-in reduction operators that have a WebAssembly SIMD kernel (sum, prod, min, max and the bitwise ones on most element types) combine large reductions with it, in a scratch area of the kernel's own memory; 0: every combine runs as a typed-array loop. Same bits either way.",
+  ),
   collRootedEager: count(
     "ONECOPY_COLL_ROOTED_EAGER",
     "collectives",

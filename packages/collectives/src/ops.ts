@@ -62,6 +62,12 @@ function expr(op: Exclude<BuiltinOp, PairOp>, kind: "int" | "float" | "bigint", 
 }
 
 const kernels = new Map<string, Kernel>();
+const builtins = new WeakMap<Kernel, BuiltinOp>();
+
+/** The built-in operator a kernel computes (undefined for user functions). */
+export function builtinOf(k: Kernel): BuiltinOp | undefined {
+  return builtins.get(k);
+}
 
 /** The kernel of built-in `op` over element type `dtype` (generated once, then cached). */
 export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"): Kernel {
@@ -72,6 +78,7 @@ export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"):
   if (op === "maxloc" || op === "minloc") {
     k = pairKernel(op === "maxloc" ? ">" : "<");
     kernels.set(key, k);
+    builtins.set(k, op);
     return k;
   }
   const e = expr(op, d.kind, d.size);
@@ -81,6 +88,7 @@ export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"):
   // A fresh function per (op, type): its inline caches only ever see one typed-array class.
   k = new Function("a", "b", `"use strict"; const n = a.length; for (let i = 0; i < n; i++) { const x = a[i], y = b[i]; a[i] = ${e}; }`) as Kernel;
   kernels.set(key, k);
+  builtins.set(k, op);
   return k;
 }
 
