@@ -8,6 +8,7 @@ export const COLL_TUNABLES = {
   chunk: KNOBS.collChunk,
   fanout: KNOBS.collFanout,
   rootedEager: KNOBS.collRootedEager,
+  simd: KNOBS.collSimd,
 } as const;
 
 export type CollTunables = { -readonly [K in keyof typeof COLL_TUNABLES]: number };
