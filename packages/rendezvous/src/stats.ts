@@ -25,6 +25,13 @@ export interface TransportStats {
   sent: PathStats;
   control: { messages: number };
   fastpath: { frames: number; bells: number };
+  /**
+   * What went through libmpi (ranks on other nodes, under mpirun/srun): `messages`/`bytes` —
+   * large messages received by the mpi mover (MPI_Irecv straight into the receive's buffers);
+   * `controlMessages`/`controlBytes` — MPI messages of the control streams received (frames, and
+   * small messages inline); `sentBytes` — every byte this process handed to MPI_Isend.
+   */
+  mpi: PathStats & { controlMessages: number; controlBytes: number; sentBytes: number };
 }
 
 export function emptyStats(): TransportStats {
@@ -37,6 +44,7 @@ export function emptyStats(): TransportStats {
     sent: { messages: 0, bytes: 0 },
     control: { messages: 0 },
     fastpath: { frames: 0, bells: 0 },
+    mpi: { messages: 0, bytes: 0, controlMessages: 0, controlBytes: 0, sentBytes: 0 },
   };
 }
 

@@ -1,0 +1,179 @@
+// A job started by mpirun or srun: MPI makes the job, onecopy connects it.
+//
+//   MPI_Init_thread(FUNNELED) → MPI_Comm_dup(WORLD) with MPI_ERRORS_RETURN (onecopy's own
+//   communicator: the application's MPI traffic never meets ours)
+//   → the node's ranks: MPI_Comm_split_type(SHARED), or, when any rank has ONECOPY_NODE_ID, one
+//     MPI_Comm_split by that name (ranks without it go by their host name)
+//   → node rank 0 makes the job token and job directory and MPI_Bcasts them on the node
+//   → bootstrap connects the node's ranks over Unix sockets and probes CMA as under `onecopy run`;
+//     every rank on another node gets a link whose frames travel over MPI (stream.ts), and large
+//     messages to it take the mpi mover (mover.ts).
+import { mkdtempSync, rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import { libc } from "@onecopy/cma";
+import type { Engine } from "../engine.js";
+import { PeerLink } from "../link.js";
+import { loadLibMpi, type Handle, type LibMpi } from "./binding.js";
+import { NODE_ID_ENV } from "./launcher.js";
+import { MpiMover } from "./mover.js";
+import { MpiProgress, type MpiCounters } from "./progress.js";
+import { MpiStream } from "./stream.js";
+
+const NAME_BYTES = 256;
+const JOB_BYTES = 1024;
+
+function readCString(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.toString("utf8", 0, end < 0 ? b.length : end);
+}
+
+export class MpiJob {
+  readonly rank: number;
+  readonly size: number;
+  /** onecopy's communicator: a dup of MPI_COMM_WORLD, errors returned. */
+  readonly comm: Handle;
+  /** The ranks of this node. */
+  readonly nodeComm: Handle;
+  readonly nodeRank: number;
+  /** World ranks on this node, ascending (this rank among them). */
+  readonly local: readonly number[];
+  /** What names this node (ONECOPY_NODE_ID, or the host name). */
+  readonly node: string;
+  readonly token: string;
+  readonly jobDir: string;
+  private readonly initialized: boolean;
+  private readonly streams = new Map<number, MpiStream>();
+  private progress: MpiProgress | null = null;
+  private finalized = false;
+
+  private constructor(
+    readonly mpi: LibMpi,
+    env: NodeJS.ProcessEnv,
+  ) {
+    const { fn, abi } = mpi;
+    const i32 = new Int32Array(1);
+    mpi.check(fn.MPI_Initialized(i32), "MPI_Initialized");
+    this.initialized = i32[0] === 0;
+    if (this.initialized) mpi.check(fn.MPI_Init_thread(null, null, abi.THREAD_FUNNELED, i32), "MPI_Init_thread");
+    const slot = mpi.handleSlot();
+    mpi.check(fn.MPI_Comm_dup(abi.COMM_WORLD, slot), "MPI_Comm_dup");
+    this.comm = abi.readHandle(slot);
+    mpi.check(fn.MPI_Comm_set_errhandler(this.comm, abi.ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    mpi.check(fn.MPI_Comm_rank(this.comm, i32), "MPI_Comm_rank");
+    this.rank = i32[0]!;
+    mpi.check(fn.MPI_Comm_size(this.comm, i32), "MPI_Comm_size");
+    this.size = i32[0]!;
+
+    // Which node: by ONECOPY_NODE_ID when any rank has it, else by shared memory.
+    const own = env[NODE_ID_ENV] ? env[NODE_ID_ENV]! : "";
+    const names = this.allgatherNames(own);
+    const overridden = names.some((n) => n !== "");
+    this.node = own || hostname();
+    if (overridden) {
+      // Ranks without an id go by their host name, gathered too.
+      const hosts = this.allgatherNames(own ? "" : `host:${hostname()}`);
+      const key = (r: number) => names[r] || hosts[r]!;
+      const color = Array.from({ length: this.size }, (_, r) => r).find((r) => key(r) === key(this.rank))!;
+      mpi.check(fn.MPI_Comm_split(this.comm, color, this.rank, slot), "MPI_Comm_split");
+    } else {
+      mpi.check(fn.MPI_Comm_split_type(this.comm, abi.COMM_TYPE_SHARED, this.rank, abi.INFO_NULL, slot), "MPI_Comm_split_type");
+    }
+    this.nodeComm = abi.readHandle(slot);
+    mpi.check(fn.MPI_Comm_set_errhandler(this.nodeComm, abi.ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    mpi.check(fn.MPI_Comm_rank(this.nodeComm, i32), "MPI_Comm_rank");
+    this.nodeRank = i32[0]!;
+    mpi.check(fn.MPI_Comm_size(this.nodeComm, i32), "MPI_Comm_size");
+    const nodeSize = i32[0]!;
+    const worlds = new Int32Array(nodeSize);
+    mpi.check(fn.MPI_Allgather(Int32Array.of(this.rank), 1, abi.INT, worlds, 1, abi.INT, this.nodeComm), "MPI_Allgather");
+    this.local = [...worlds].sort((a, b) => a - b);
+
+    // The node's job token and directory, made by its first rank.
+    const job = Buffer.alloc(JOB_BYTES);
+    if (this.nodeRank === 0) {
+      const token = randomBytes(16).toString("hex");
+      const dir = nodeSize > 1 ? mkdtempSync(join(tmpdir(), "onecopy-mpi-")) : "";
+      job.write(`${token}\n${dir}`, "utf8");
+    }
+    mpi.check(fn.MPI_Bcast(job, JOB_BYTES, abi.BYTE, 0, this.nodeComm), "MPI_Bcast");
+    const [token, dir] = readCString(job).split("\n");
+    this.token = token!;
+    this.jobDir = dir ?? "";
+  }
+
+  /** Initialise MPI and find this rank's node. @throws ERR_MPI_UNAVAILABLE, ERR_MPI */
+  static start(env: NodeJS.ProcessEnv = process.env): MpiJob {
+    return new MpiJob(loadLibMpi(env), env);
+  }
+
+  private allgatherNames(own: string): string[] {
+    const { fn, abi } = this.mpi;
+    const mine = Buffer.alloc(NAME_BYTES);
+    mine.write(own.slice(0, NAME_BYTES - 1), "utf8");
+    const all = Buffer.alloc(NAME_BYTES * this.size);
+    this.mpi.check(fn.MPI_Allgather(mine, NAME_BYTES, abi.BYTE, all, NAME_BYTES, abi.BYTE, this.comm), "MPI_Allgather");
+    return Array.from({ length: this.size }, (_, r) => readCString(all.subarray(r * NAME_BYTES, (r + 1) * NAME_BYTES)));
+  }
+
+  /** Largest tag of onecopy's communicator (MPI_TAG_UB). */
+  private tagUpperBound(): number {
+    const { fn, abi } = this.mpi;
+    const value = Buffer.alloc(8);
+    const flag = new Int32Array(1);
+    if (fn.MPI_Comm_get_attr(this.comm, abi.TAG_UB, value, flag) !== 0 || flag[0] === 0) return 32767; // the standard's minimum
+    const ub = libc()!.koffi.decode(value.readBigUInt64LE(0), "int") as number;
+    return ub > 0 ? ub : 32767;
+  }
+
+  /** Give `engine` a link to every rank on another node, and the mpi mover. */
+  attach(engine: Engine): void {
+    const counters = engine.counters.mpi as MpiCounters;
+    const progress = new MpiProgress({
+      mpi: this.mpi,
+      comm: this.comm,
+      busy: () => engine.pendingOperations > 0,
+      counters,
+      control: (src, bytes) => this.streams.get(src)?.deliver(bytes),
+      broken: (err) => {
+        for (const s of this.streams.values()) s.lose(err);
+      },
+    });
+    this.progress = progress;
+    engine.rendezvous.useMpi(new MpiMover(engine, progress, Math.min(this.tagUpperBound(), 1 << 30)));
+    engine.onOperation = () => progress.kick();
+    const local = new Set(this.local);
+    for (let r = 0; r < this.size; r++) {
+      if (local.has(r)) continue;
+      const stream = new MpiStream(progress, r);
+      this.streams.set(r, stream);
+      const link = new PeerLink(stream as unknown as Socket, { frame: () => null, gone: () => {} });
+      link.identify(r, 0);
+      engine.adopt(link, { canRead: false, reason: `rank ${r} is on another node` }, false, true);
+    }
+    progress.kick();
+  }
+
+  /**
+   * After the engine closed: let the last control messages go, wait for the node's ranks, remove
+   * the node's job directory (its first rank) and MPI_Finalize (if onecopy initialised MPI).
+   */
+  finalize(): void {
+    if (this.finalized) return;
+    this.finalized = true;
+    const { fn } = this.mpi;
+    this.progress?.drain(2000);
+    this.progress?.stop();
+    fn.MPI_Barrier(this.nodeComm);
+    if (this.nodeRank === 0 && this.jobDir) rmSync(this.jobDir, { recursive: true, force: true });
+    const slot = this.mpi.handleSlot();
+    for (const h of [this.nodeComm, this.comm]) {
+      if (typeof h === "bigint") slot.writeBigUInt64LE(h);
+      else slot.writeInt32LE(h);
+      fn.MPI_Comm_free(slot);
+    }
+    if (this.initialized) fn.MPI_Finalize();
+  }
+}
