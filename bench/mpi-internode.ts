@@ -1,0 +1,89 @@
+// onecopy's inter-node path against Open MPI's own osu_bw over the same transport.
+//
+// Two ranks under the real mpirun with the same MCA parameters (ob1, btl self,vader|sm, the
+// version's default single copy), each time:
+//   onecopy    bench/lib/mpi-bw-rank.ts, the two ranks on two simulated nodes
+//              (ONECOPY_NODE_ID=a / b): every message takes the mpi mover (MPI_Isend and
+//              MPI_Irecv between the user buffers, driven from the event loop through koffi)
+//   Open MPI   bench/native/osu_lite.c --bench bw (window 64, capped at 256 MiB per window)
+// interleaved --runs times (default 3); medians of all samples; ratio = onecopy / Open MPI. Two
+// pairs, like against like: 4 KiB pages on both sides (plain Uint8Array / osu_lite's default
+// page-aligned buffers), and 2 MiB huge pages on both (allocBuffer() / osu_lite --hugepages);
+// CMA's speed depends on the pages far more than on who calls it.
+// The onecopy run also checks that every byte went through libmpi (stats().mpi.bytes).
+//
+// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...]
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { flagValue } from "./lib/args.js";
+import { machineFacts } from "./lib/machine.js";
+import { measureOpenMpi, runMpiJson, setupOpenMpi, type OmpiResult } from "./openmpi.js";
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const runs = Number(flagValue(argv, "--runs") ?? (quick ? 2 : 3));
+const sizes = (flagValue(argv, "--sizes") ?? "1048576,2097152,4194304,8388608,16777216").split(",").map(Number);
+const reps = quick ? 3 : 5;
+const targetMs = quick ? 150 : 300;
+const here = fileURLToPath(new URL(".", import.meta.url));
+const tsx = createRequire(import.meta.url).resolve("tsx");
+
+const s = setupOpenMpi({ hugepages: true });
+if (!s.available) {
+  console.log(`mpi-internode: skipped: ${s.reason}\n${s.help}`);
+  process.exit(0);
+}
+const cma = s.modes.find((m) => m.name === "ompi-cma")!;
+const pairs = [
+  { pages: "4 KiB pages", huge: false, mode: cma },
+  { pages: "huge pages", huge: true, mode: s.modes.find((m) => m.name === "ompi-cma-huge")! },
+];
+
+function onecopyCommand(huge: boolean): string[] {
+  const rank = (node: string) => [
+    "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, process.execPath, "--import", tsx, `${here}lib/mpi-bw-rank.ts`,
+    "--sizes", sizes.join(","), "--reps", String(reps), "--target-ms", String(targetMs), ...(huge ? ["--hugepages"] : []),
+  ];
+  return [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca, ...rank("a"), ":", ...rank("b")];
+}
+
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
+};
+
+const ours = new Map<string, number[]>();
+const theirs = new Map<string, number[]>();
+const add = (m: Map<string, number[]>, key: string, xs: number[]) => m.set(key, [...(m.get(key) ?? []), ...xs]);
+const problems: string[] = [];
+for (let run = 0; run < runs; run++) for (const pair of pairs) {
+  const o = await runMpiJson(onecopyCommand(pair.huge), 300_000);
+  if (o.code !== 0) problems.push(`onecopy run ${run}: exit ${o.code}: ${o.stderr.slice(-2000)}`);
+  for (const j of o.objects) {
+    if (j.type === "check" && j.dataOk !== true) problems.push(`onecopy run ${run}: the received bytes are wrong`);
+    if (j.type !== "result") continue;
+    const size = j.size as number;
+    if (j.mpiBytes !== j.expectBytes) problems.push(`onecopy ${size} B: ${String(j.mpiBytes)} bytes through MPI, expected ${String(j.expectBytes)}`);
+    add(ours, `${pair.pages} ${size}`, j.samples as number[]);
+  }
+  const m = await measureOpenMpi(s, pair.mode, { sizes, benches: ["bw"], reps, targetMs, warmupMs: 200 });
+  if (!m.ok) problems.push(`osu_lite run ${run}: ${m.message ?? "failed"}`);
+  for (const r of m.results as OmpiResult[]) add(theirs, `${pair.pages} ${r.size}`, r.samples);
+}
+
+const rows = pairs.flatMap((pair) =>
+  sizes.map((size) => {
+    const a = median(ours.get(`${pair.pages} ${size}`) ?? []);
+    const b = median(theirs.get(`${pair.pages} ${size}`) ?? []);
+    return { pages: pair.pages, size, onecopy: a, openmpi: b, ratio: a / b };
+  }),
+);
+const mib = (n: number) => `${n / (1 << 20)} MiB`;
+console.log(`inter-node path (two simulated nodes, Open MPI ${s.version}, ${[...s.common, ...cma.mca].join(" ")}), osu_bw window 64, MB/s, medians of ${runs} interleaved runs × ${reps} samples`);
+console.log("| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |\n|---|---:|---:|---:|---:|");
+for (const r of rows) console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+for (const p of problems) console.log(`problem: ${p}`);
+mkdirSync(`${here}results`, { recursive: true });
+writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
+process.exit(problems.length ? 1 : 0);
