@@ -29,11 +29,12 @@ const targetMs = quick ? 150 : 300;
 const here = fileURLToPath(new URL(".", import.meta.url));
 const tsx = createRequire(import.meta.url).resolve("tsx");
 
-const s = setupOpenMpi({ hugepages: true });
-if (!s.available) {
-  console.log(`mpi-internode: skipped: ${s.reason}\n${s.help}`);
+const setup = setupOpenMpi({ hugepages: true });
+if (!setup.available) {
+  console.log(`mpi-internode: skipped: ${setup.reason}\n${setup.help}`);
   process.exit(0);
 }
+const s = setup;
 const cma = s.modes.find((m) => m.name === "ompi-cma")!;
 const pairs = [
   { pages: "4 KiB pages", huge: false, mode: cma },

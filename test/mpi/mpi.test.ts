@@ -124,6 +124,20 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
     expect(r0.closed).toBe("ERR_CLOSED");
   });
 
+  for (const hierarchical of [true, false]) {
+    it(`world allreduce/bcast/barrier ${hierarchical ? "hierarchically (node → leaders over MPI → node)" : "flat (ONECOPY_HIERARCHICAL=0)"}: results, MPI bytes, cross-node mismatch`, { timeout: 60_000 }, async () => {
+      const r = await runMpi(here("hierarchical.ts"), { nodes: ["a", "a", "b", "b"], env: hierarchical ? {} : { ONECOPY_HIERARCHICAL: "0" } });
+      expect(r.code, r.output).toBe(0);
+      for (const x of r.results.map((y) => y[0] as Record<string, any>)) {
+        expect(x).toMatchObject({ sum: true, minInPlace: true, max: true, fn: true, bcast: true, nonBlocking: true, mismatch: "ERR_MISMATCH" });
+        const leader = x.rank === 0 || x.rank === 2;
+        // The leaders handed MPI the 1 MiB sum and the 4 MiB broadcast (and the small ones).
+        if (hierarchical && leader) expect(x.collectiveBytes).toBeGreaterThanOrEqual((1 << 20) + (4 << 20));
+        else expect(x.collectiveBytes).toBe(0);
+      }
+    });
+  }
+
   it("the collectives battery over three uneven nodes (a: 1 rank, b: 2, c: 1)", { timeout: 160_000 }, async () => {
     const r = await runMpi(collFixture("battery.ts"), { nodes: ["a", "b", "b", "c"], args: ["404", "48"], timeoutMs: 150_000 });
     expect(r.code, r.output).toBe(0);

@@ -26,6 +26,7 @@ import { closeEngine } from "./shutdown.js";
 import { SingleCopyEndpoint, type ReadPermission } from "./single-copy.js";
 import { cloneStats, emptyStats, type TransportStats } from "./stats.js";
 import type { Tunables } from "./tunables.js";
+import type { LeaderCollectives } from "./mpi/leaders.js";
 
 /** What the engine is made with. */
 export interface EngineOptions {
@@ -67,6 +68,8 @@ export class Engine implements ProtocolHost, LinkHandler {
   private isClosed = false;
   /** World ranks on other nodes (links over MPI, mpi/): never single copy, shared memory or fast path. */
   private readonly remote = new Set<number>();
+  /** Under mpirun/srun with more than one node: the MPI collectives among the node leaders. */
+  leaders: LeaderCollectives | null = null;
   /** Called whenever an operation is posted (MPI progress polls soon after). */
   onOperation: (() => void) | null = null;
 

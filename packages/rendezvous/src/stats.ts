@@ -29,9 +29,11 @@ export interface TransportStats {
    * What went through libmpi (ranks on other nodes, under mpirun/srun): `messages`/`bytes` —
    * large messages received by the mpi mover (MPI_Irecv straight into the receive's buffers);
    * `controlMessages`/`controlBytes` — MPI messages of the control streams received (frames, and
-   * small messages inline); `sentBytes` — every byte this process handed to MPI_Isend.
+   * small messages inline); `sentBytes` — every byte this process handed to MPI_Isend;
+   * `collectiveBytes` — bytes of the buffers this node leader gave the MPI collectives among the
+   * leaders (hierarchical allreduce, bcast).
    */
-  mpi: PathStats & { controlMessages: number; controlBytes: number; sentBytes: number };
+  mpi: PathStats & { controlMessages: number; controlBytes: number; sentBytes: number; collectiveBytes: number };
 }
 
 export function emptyStats(): TransportStats {
@@ -44,7 +46,7 @@ export function emptyStats(): TransportStats {
     sent: { messages: 0, bytes: 0 },
     control: { messages: 0 },
     fastpath: { frames: 0, bells: 0 },
-    mpi: { messages: 0, bytes: 0, controlMessages: 0, controlBytes: 0, sentBytes: 0 },
+    mpi: { messages: 0, bytes: 0, controlMessages: 0, controlBytes: 0, sentBytes: 0, collectiveBytes: 0 },
   };
 }
 

@@ -25,6 +25,8 @@ export interface MpiAbi {
   readonly COMM_TYPE_SHARED: number;
   /** The keyval of the MPI_TAG_UB attribute. */
   readonly TAG_UB: number;
+  /** MPI_IN_PLACE, as an address. */
+  readonly IN_PLACE: number;
   /** The predefined handles, resolved against the loaded library. */
   readonly COMM_WORLD: Handle;
   readonly BYTE: Handle;
@@ -69,6 +71,7 @@ export function openMpiAbi(lib: LoadedLibrary): MpiAbi | null {
     UNDEFINED: -32766,
     COMM_TYPE_SHARED: 0,
     TAG_UB: 0,
+    IN_PLACE: 1,
     COMM_WORLD: world,
     BYTE: g("ompi_mpi_byte"),
     INT: g("ompi_mpi_int"),
@@ -99,6 +102,7 @@ export function mpichAbi(): MpiAbi {
     UNDEFINED: -32766,
     COMM_TYPE_SHARED: 1,
     TAG_UB: 0x64400001,
+    IN_PLACE: -1,
     COMM_WORLD: 0x44000000,
     BYTE: 0x4c00010d,
     INT: 0x4c000405,

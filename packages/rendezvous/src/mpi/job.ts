@@ -13,11 +13,13 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
-import { libc } from "@onecopy/cma";
+import { addressOf, libc } from "@onecopy/cma";
+import { ErrorCode, MessagingError } from "../errors.js";
 import type { Engine } from "../engine.js";
 import { PeerLink } from "../link.js";
 import { loadLibMpi, type Handle, type LibMpi } from "./binding.js";
 import { NODE_ID_ENV } from "./launcher.js";
+import type { LeaderCollectives, LeaderOp, LeaderType } from "./leaders.js";
 import { MpiMover } from "./mover.js";
 import { MpiProgress, type MpiCounters } from "./progress.js";
 import { MpiStream } from "./stream.js";
@@ -30,7 +32,7 @@ function readCString(b: Buffer): string {
   return b.toString("utf8", 0, end < 0 ? b.length : end);
 }
 
-export class MpiJob {
+export class MpiJob implements LeaderCollectives {
   readonly rank: number;
   readonly size: number;
   /** onecopy's communicator: a dup of MPI_COMM_WORLD, errors returned. */
@@ -44,6 +46,12 @@ export class MpiJob {
   readonly node: string;
   readonly token: string;
   readonly jobDir: string;
+  readonly nodes: number;
+  readonly nodeOf: readonly number[];
+  readonly nodeRankOf: readonly number[];
+  readonly leader: boolean;
+  /** The node leaders' communicator (null on other ranks). */
+  private readonly leaders: Handle | null;
   private readonly initialized: boolean;
   private readonly streams = new Map<number, MpiStream>();
   private progress: MpiProgress | null = null;
@@ -91,6 +99,18 @@ export class MpiJob {
     mpi.check(fn.MPI_Allgather(Int32Array.of(this.rank), 1, abi.INT, worlds, 1, abi.INT, this.nodeComm), "MPI_Allgather");
     this.local = [...worlds].sort((a, b) => a - b);
 
+    // Every rank's node (by its leader, the node's lowest world rank) and rank within it.
+    const leaderOf = new Int32Array(this.size);
+    mpi.check(fn.MPI_Allgather(Int32Array.of(this.local[0]!), 1, abi.INT, leaderOf, 1, abi.INT, this.comm), "MPI_Allgather");
+    const leaderRanks = [...new Set(leaderOf)].sort((a, b) => a - b);
+    this.nodes = leaderRanks.length;
+    this.nodeOf = [...leaderOf].map((l) => leaderRanks.indexOf(l));
+    const seen = new Array<number>(this.nodes).fill(0);
+    this.nodeRankOf = this.nodeOf.map((n) => seen[n]!++);
+    this.leader = this.nodeRank === 0;
+    mpi.check(fn.MPI_Comm_split(this.comm, this.leader ? 0 : abi.UNDEFINED, this.rank, slot), "MPI_Comm_split");
+    this.leaders = this.leader ? abi.readHandle(slot) : null;
+
     // The node's job token and directory, made by its first rank.
     const job = Buffer.alloc(JOB_BYTES);
     if (this.nodeRank === 0) {
@@ -128,9 +148,38 @@ export class MpiJob {
     return ub > 0 ? ub : 32767;
   }
 
+  private leaderCall(what: string, view: ArrayBufferView | null, post: (comm: Handle, slot: Buffer) => number): Promise<void> {
+    const progress = this.progress;
+    if (!this.leaders || !progress) return Promise.reject(new MessagingError(ErrorCode.MPI, `${what}: this rank is not its node's leader`));
+    const comm = this.leaders;
+    if (view && this.counters) this.counters.collectiveBytes += view.byteLength;
+    return new Promise<void>((resolve, reject) => progress.request(what, (slot) => post(comm, slot), view, (err) => (err ? reject(err) : resolve())));
+  }
+
+  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp): Promise<void> {
+    const { fn, abi } = this.mpi;
+    const t = { float64: abi.DOUBLE, float32: abi.FLOAT, int32: abi.INT }[type];
+    const o = { sum: abi.SUM, prod: abi.PROD, min: abi.MIN, max: abi.MAX }[op];
+    const count = view.byteLength / { float64: 8, float32: 4, int32: 4 }[type];
+    return this.leaderCall("MPI_Iallreduce", view, (comm, slot) => fn.MPI_Iallreduce(abi.IN_PLACE, view.byteLength ? addressOf(view) : null, count, t, o, comm, slot));
+  }
+
+  bcast(view: ArrayBufferView, rootNode: number): Promise<void> {
+    const { fn, abi } = this.mpi;
+    return this.leaderCall("MPI_Ibcast", view, (comm, slot) => fn.MPI_Ibcast(view.byteLength ? addressOf(view) : null, view.byteLength, abi.BYTE, rootNode, comm, slot));
+  }
+
+  barrier(): Promise<void> {
+    return this.leaderCall("MPI_Ibarrier", null, (comm, slot) => this.mpi.fn.MPI_Ibarrier(comm, slot));
+  }
+
+  private counters: MpiCounters | null = null;
+
   /** Give `engine` a link to every rank on another node, and the mpi mover. */
   attach(engine: Engine): void {
     const counters = engine.counters.mpi as MpiCounters;
+    this.counters = counters;
+    if (this.nodes > 1) engine.leaders = this;
     const progress = new MpiProgress({
       mpi: this.mpi,
       comm: this.comm,
@@ -169,7 +218,7 @@ export class MpiJob {
     fn.MPI_Barrier(this.nodeComm);
     if (this.nodeRank === 0 && this.jobDir) rmSync(this.jobDir, { recursive: true, force: true });
     const slot = this.mpi.handleSlot();
-    for (const h of [this.nodeComm, this.comm]) {
+    for (const h of [...(this.leaders !== null ? [this.leaders] : []), this.nodeComm, this.comm]) {
       if (typeof h === "bigint") slot.writeBigUInt64LE(h);
       else slot.writeInt32LE(h);
       fn.MPI_Comm_free(slot);

@@ -37,6 +37,7 @@ export interface MpiCounters {
   controlMessages: number;
   controlBytes: number;
   sentBytes: number;
+  collectiveBytes: number;
 }
 
 export interface MpiProgressOptions {
@@ -98,6 +99,14 @@ export class MpiProgress {
     const slot = this.o.mpi.handleSlot();
     const rc = postWithType(this.o.mpi, iov, (buf, count, type) => fn.MPI_Irecv(buf, count, type, src, tag, this.o.comm, slot));
     if (rc !== 0) return done(this.failure("MPI_Irecv", rc));
+    this.track({ slot, keep, done });
+  }
+
+  /** Post any non-blocking MPI call: `post(requestSlot)` returns its code; `done` runs when it completes. */
+  request(call: string, post: (slot: Buffer) => number, keep: unknown, done: Done): void {
+    const slot = this.o.mpi.handleSlot();
+    const rc = post(slot);
+    if (rc !== 0) return done(this.failure(call, rc));
     this.track({ slot, keep, done });
   }
 

@@ -1,0 +1,120 @@
+// The world communicator of a job that spans several nodes (started by mpirun/srun): allreduce,
+// bcast and barrier in three steps — node-local single copy to the node's leader (node rank 0),
+// the MPI collective among the leaders (MPI_Iallreduce/MPI_Ibcast/MPI_Ibarrier through koffi),
+// node-local single copy back. Anything the leaders cannot hand to MPI as is (a reduction
+// function, maxloc, an element type other than float64/float32/int32) takes the flat algorithm.
+//
+// Consistency: before the data, the leaders compare a signature (kind, type, op, length) with
+// one small MPI_Iallreduce(MAX) of it and its negation; a node whose leader finds a mismatch
+// learns it in the node-local status broadcast, so every rank fails with ERR_MISMATCH and none
+// waits for data that will not come. The steps of one call run on the node communicator and
+// among the leaders at moments that differ from rank to rank, so calls run one after another in
+// call order (a non-blocking one is queued behind the previous one): every rank of a node then
+// issues the same node-local collectives in the same order, and every leader the same MPI ones.
+import { IN_PLACE, type CollBuffer, type InPlace, type ReduceOp } from "@onecopy/collectives";
+import { ErrorCode, OnecopyError, type LeaderCollectives, type LeaderOp, type LeaderType, type WaitOptions } from "@onecopy/rendezvous";
+import { Comm } from "./comm.js";
+
+const TYPES = new Map<unknown, { name: LeaderType; code: number }>([
+  [Float64Array, { name: "float64", code: 1 }],
+  [Float32Array, { name: "float32", code: 2 }],
+  [Int32Array, { name: "int32", code: 3 }],
+]);
+const OPS: Record<string, number> = { sum: 1, prod: 2, min: 3, max: 4 };
+const KIND = { allreduce: 1, bcast: 2 } as const;
+
+export class HierarchicalComm extends Comm {
+  private node: Comm | null = null;
+  private leaders: LeaderCollectives | null = null;
+  private queue: Promise<void> = Promise.resolve();
+
+  /** Called once by init(): the communicator of this rank's node, and the leaders' MPI collectives. */
+  useNodes(node: Comm, leaders: LeaderCollectives): void {
+    this.node = node;
+    this.leaders = leaders;
+  }
+
+  /** Run `body` after every earlier hierarchical call of this communicator has settled. */
+  private inTurn(body: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(body);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Leaders: compare the signature; everyone: learn the verdict from the node's leader. Then run the MPI step. */
+  private async agreed(what: string, sig: number[], mpiStep: () => Promise<void>, opts?: WaitOptions): Promise<void> {
+    const node = this.node!;
+    const leaders = this.leaders!;
+    const status = new Int32Array(1);
+    let step: Promise<void> | null = null;
+    let failure: unknown = null;
+    if (leaders.leader) {
+      let agree = false;
+      try {
+        const both = Int32Array.from([...sig, ...sig.map((x) => -x)]);
+        await leaders.allreduce(both, "int32", "max");
+        agree = sigAgrees(both, sig.length);
+        if (agree) {
+          step = mpiStep();
+          step.catch(() => {}); // awaited below, after the status broadcast
+        }
+      } catch (err) {
+        failure = err;
+      }
+      if (!agree) status[0] = failure ? 2 : 1;
+    }
+    await node.bcast(status, 0, opts);
+    if (failure) throw failure;
+    if (status[0] === 2) throw new OnecopyError(ErrorCode.MPI, `${what}: the MPI step among the node leaders failed on this node's leader`);
+    if (status[0] !== 0) throw new OnecopyError(ErrorCode.MISMATCH, `${what}: the ranks disagree about the element type, length or operator`);
+    await step;
+  }
+
+  override allreduce(send: CollBuffer | InPlace, recv: CollBuffer, op: ReduceOp, opts?: WaitOptions): Promise<void> {
+    const t = TYPES.get((recv as object)?.constructor);
+    const ok =
+      this.node && this.leaders && t && typeof op === "string" && OPS[op] !== undefined && (send === IN_PLACE || ((send as object)?.constructor === recv.constructor && (send as ArrayBufferView).byteLength === (recv as ArrayBufferView).byteLength));
+    if (!ok) return super.allreduce(send, recv, op, opts);
+    const view = recv as ArrayBufferView;
+    const node = this.node!;
+    const leaders = this.leaders!;
+    const sig = [KIND.allreduce, t.code, OPS[op]!, view.byteLength % 0x40000000, Math.floor(view.byteLength / 0x40000000)];
+    return this.inTurn(async () => {
+      if (leaders.leader) await node.reduce(send, recv, op, 0, opts);
+      else await node.reduce(send === IN_PLACE ? recv : send, null, op, 0, opts);
+      await this.agreed("allreduce", sig, () => leaders.allreduce(view, t.name, op as LeaderOp), opts);
+      await node.bcast(recv, 0, opts);
+    });
+  }
+
+  override bcast(buf: CollBuffer, root: number, opts?: WaitOptions): Promise<void> {
+    if (!this.node || !this.leaders || !Number.isInteger(root) || root < 0 || root >= this.size || !ArrayBuffer.isView(buf)) return super.bcast(buf, root, opts);
+    const node = this.node;
+    const leaders = this.leaders;
+    const rootNode = leaders.nodeOf[root]!;
+    const mine = leaders.nodeOf[this.rank]!;
+    const sig = [KIND.bcast, rootNode, buf.byteLength % 0x40000000, Math.floor(buf.byteLength / 0x40000000)];
+    return this.inTurn(async () => {
+      if (mine === rootNode) await node.bcast(buf, leaders.nodeRankOf[root]!, opts);
+      await this.agreed("bcast", sig, () => leaders.bcast(buf, rootNode), opts);
+      if (mine !== rootNode) await node.bcast(buf, 0, opts);
+    });
+  }
+
+  override barrier(opts?: WaitOptions): Promise<void> {
+    if (!this.node || !this.leaders) return super.barrier(opts);
+    const node = this.node;
+    const leaders = this.leaders;
+    return this.inTurn(async () => {
+      await node.barrier(opts);
+      if (leaders.leader) await leaders.barrier();
+      await node.barrier(opts);
+    });
+  }
+}
+
+/** After MAX over [sig, -sig]: every leader had the same signature iff max(sig) == -max(-sig). */
+function sigAgrees(both: Int32Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (both[i] !== -both[n + i]!) return false;
+  return true;
+}
