@@ -12,13 +12,20 @@
 // CMA's speed depends on the pages far more than on who calls it.
 // The onecopy run also checks that every byte went through libmpi (stats().mpi.bytes).
 //
-// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...]
+// Then allreduce at 1–16 MiB on 4 ranks = 2 simulated nodes × 2: onecopy's hierarchical world
+// allreduce (node-local single copy, MPI_Iallreduce among the 2 leaders, node-local back) and its
+// flat one (ONECOPY_HIERARCHICAL=0) through bench/lib/versus-rank.ts, against Open MPI's
+// MPI_Allreduce over all 4 ranks (bench/native/osu_coll.c), OSU's loop, µs per call.
+//
+// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...] [--no-allreduce]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { flagValue } from "./lib/args.js";
 import { machineFacts } from "./lib/machine.js";
-import { measureOpenMpi, runMpiJson, setupOpenMpi, type OmpiResult } from "./openmpi.js";
+import { spawn } from "node:child_process";
+import { buildOsuProgram, measureOpenMpi, ompiCommand, runMpiJson, setupOpenMpi, type OmpiResult } from "./openmpi.js";
+import type { CellResult } from "./lib/osu-cells.js";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -85,6 +92,56 @@ console.log(`inter-node path (two simulated nodes, Open MPI ${s.version}, ${[...
 console.log("| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |\n|---|---:|---:|---:|---:|");
 for (const r of rows) console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
 for (const p of problems) console.log(`problem: ${p}`);
+
+// ---- allreduce: hierarchical vs flat vs Open MPI, 2 nodes × 2 ranks ----------------------
+const allreduceRows: Array<Record<string, number>> = [];
+if (!argv.includes("--no-allreduce")) {
+  const coll = buildOsuProgram(s.mpicc, s.version, "osu_coll");
+  const aSizes = [1 << 20, 4 << 20, 16 << 20];
+  const cellArgs = ["--cells", aSizes.map((z) => `allreduce:${z}:${quick ? 3 : 5}:${quick ? 8 : 20}`).join(","), "--reps", String(quick ? 2 : 3)];
+  const onecopyColl = (hier: boolean) => {
+    const rank = (node: string) => ["-np", "2", "-x", `ONECOPY_NODE_ID=${node}`, "-x", `ONECOPY_HIERARCHICAL=${hier ? 1 : 0}`, process.execPath, "--import", tsx, `${here}lib/versus-rank.ts`, ...cellArgs];
+    return [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca, ...rank("a"), ":", ...rank("b")];
+  };
+  const runOnecopy = (cmd: string[]) =>
+    new Promise<CellResult[]>((done) => {
+      const p = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      p.on("close", (code) => {
+        const line = out.split("\n").find((l) => l.startsWith("@@RESULT "));
+        if (code !== 0 || !line) problems.push(`onecopy allreduce: exit ${code}: ${err.slice(-1500)}`);
+        done(line ? (JSON.parse(line.slice(9)) as { results: CellResult[] }).results : []);
+      });
+    });
+  const t = { hier: new Map<number, number[]>(), flat: new Map<number, number[]>(), ompi: new Map<number, number[]>() };
+  const put = (m: Map<number, number[]>, rs: CellResult[]) => {
+    for (const r of rs) {
+      if (!r.dataOk) problems.push(`allreduce ${r.size} B: wrong result`);
+      m.set(r.size, [...(m.get(r.size) ?? []), ...r.samples]);
+    }
+  };
+  for (let run = 0; run < runs; run++) {
+    put(t.hier, await runOnecopy(onecopyColl(true)));
+    put(t.flat, await runOnecopy(onecopyColl(false)));
+    if (coll.ok) {
+      const x = await runMpiJson(ompiCommand(s, cma, cellArgs, { np: 4, binary: coll.binary }), 300_000);
+      put(t.ompi, x.objects.filter((j) => j.type === "result") as unknown as CellResult[]);
+    }
+  }
+  console.log(`\nallreduce (sum of doubles), 4 ranks = 2 simulated nodes × 2, µs per call (OSU loop), medians of ${runs} interleaved runs`);
+  console.log("| size | onecopy hierarchical | onecopy flat | Open MPI MPI_Allreduce | hierarchical / Open MPI | flat / Open MPI |\n|---:|---:|---:|---:|---:|---:|");
+  for (const size of aSizes) {
+    const h = median(t.hier.get(size) ?? []);
+    const f = median(t.flat.get(size) ?? []);
+    const o = median(t.ompi.get(size) ?? []);
+    allreduceRows.push({ size, hierarchical: h, flat: f, openmpi: o });
+    console.log(`| ${mib(size)} | ${h.toFixed(0)} | ${f.toFixed(0)} | ${o.toFixed(0)} | ${(h / o).toFixed(2)} | ${(f / o).toFixed(2)} |`);
+  }
+  for (const p of problems) console.log(`problem: ${p}`);
+}
 mkdirSync(`${here}results`, { recursive: true });
-writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
+writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
 process.exit(problems.length ? 1 : 0);

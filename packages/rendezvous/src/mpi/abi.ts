@@ -15,6 +15,8 @@ export interface MpiAbi {
   readonly handleBytes: number;
   /** Bytes to reserve for one MPI_Status (at least its real size). */
   readonly statusBytes: number;
+  /** sizeof(MPI_Status): the stride of an array of statuses. */
+  readonly statusSize: number;
   /** Byte offsets of MPI_SOURCE, MPI_TAG and MPI_ERROR in MPI_Status. */
   readonly statusSource: number;
   readonly statusTag: number;
@@ -62,7 +64,8 @@ export function openMpiAbi(lib: LoadedLibrary): MpiAbi | null {
     name: "openmpi",
     handleType: "void *",
     handleBytes: 8,
-    statusBytes: 64, // {int SOURCE, TAG, ERROR, _cancelled; size_t _ucount}: 24
+    statusBytes: 64,
+    statusSize: 24, // {int SOURCE, TAG, ERROR, _cancelled; size_t _ucount}
     statusSource: 0,
     statusTag: 4,
     statusError: 8,
@@ -93,7 +96,8 @@ export function mpichAbi(): MpiAbi {
     name: "mpich",
     handleType: "int",
     handleBytes: 4,
-    statusBytes: 64, // {int count_lo, count_hi_and_cancelled, SOURCE, TAG, ERROR}: 20
+    statusBytes: 64,
+    statusSize: 20, // {int count_lo, count_hi_and_cancelled, SOURCE, TAG, ERROR}
     statusSource: 8,
     statusTag: 12,
     statusError: 16,

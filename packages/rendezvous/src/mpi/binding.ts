@@ -39,6 +39,7 @@ export interface MpiFunctions {
   MPI_Isend: Fn;
   MPI_Irecv: Fn;
   MPI_Test: Fn;
+  MPI_Testsome: Fn;
   MPI_Improbe: Fn;
   MPI_Mrecv: Fn;
   MPI_Get_count: Fn;
@@ -89,6 +90,7 @@ function signatures(h: string): Record<keyof MpiFunctions, string> {
     MPI_Isend: `int MPI_Isend(void *buf, int count, ${h} type, int dest, int tag, ${h} comm, void *request)`,
     MPI_Irecv: `int MPI_Irecv(void *buf, int count, ${h} type, int source, int tag, ${h} comm, void *request)`,
     MPI_Test: "int MPI_Test(void *request, void *flag, void *status)",
+    MPI_Testsome: "int MPI_Testsome(int incount, void *requests, void *outcount, void *indices, void *statuses)",
     MPI_Improbe: `int MPI_Improbe(int source, int tag, ${h} comm, void *flag, void *message, void *status)`,
     MPI_Mrecv: `int MPI_Mrecv(void *buf, int count, ${h} type, void *message, void *status)`,
     MPI_Get_count: `int MPI_Get_count(void *status, ${h} type, void *count)`,

@@ -9,7 +9,8 @@
 //                    MPI_Irecv posted on the receiver's buffers (no copy by onecopy), on a tag
 //                    of its own (dataTag).
 //
-// Completion: MPI_Test on every pending request. Progress is adaptive: while MPI requests are
+// Completion: one MPI_Testsome over every pending request (one pass of the library's progress
+// engine, where an MPI_Test per request would run it once each). Progress is adaptive: while MPI requests are
 // pending it polls on every event-loop turn (setImmediate); for a short spin window after an
 // operation is posted or an MPI event it does the same; then it backs off to timers (1 ms
 // doubling to 4 ms while onecopy operations are pending, to 50 ms when idle, unref'd). An MPI
@@ -70,7 +71,7 @@ export class MpiProgress {
   private spinUntil = 0;
   private readonly spinMs: number;
   private stopped = false;
-  /** Requests tested (the polling cost, for the bench). */
+  /** MPI_Testsome calls made (the polling cost, for the bench). */
   polls = 0;
 
   constructor(private readonly o: MpiProgressOptions) {
@@ -187,23 +188,54 @@ export class MpiProgress {
       events++;
       this.o.control(src, buf);
     }
-    let kept = 0;
     const ops = this.ops;
-    const finished: Array<[PendingOp, Error | undefined]> = [];
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      this.polls++;
-      const rc = fn.MPI_Test(op.slot, this.flag, this.status);
-      if (rc !== 0) finished.push([op, this.failure("MPI_Test", rc)]);
-      else if (this.flag[0] !== 0) finished.push([op, undefined]);
-      else ops[kept++] = op;
+    const n = ops.length;
+    if (n === 0) return events;
+    this.polls++;
+    const hb = abi.handleBytes;
+    const sb = abi.statusSize;
+    this.reserve(n);
+    for (let i = 0; i < n; i++) ops[i]!.slot.copy(this.requests, i * hb, 0, hb);
+    const rc = fn.MPI_Testsome(n, this.requests, this.count, this.indices, this.statuses);
+    const out = this.count[0]!;
+    if (out === abi.UNDEFINED || out === 0) {
+      if (rc !== 0) {
+        // No request was named (a failure of the call itself): every pending one fails.
+        const err = this.failure("MPI_Testsome", rc);
+        for (const op of ops.splice(0)) op.done(err);
+        return events + n;
+      }
+      return events;
     }
+    const finished: Array<[PendingOp, Error | undefined]> = [];
+    const done = new Uint8Array(n);
+    for (let k = 0; k < out; k++) {
+      const i = this.indices[k]!;
+      done[i] = 1;
+      const code = rc === 0 ? 0 : this.statuses.readInt32LE(k * sb + abi.statusError);
+      finished.push([ops[i]!, code === 0 ? undefined : this.failure("MPI request", code)]);
+    }
+    let kept = 0;
+    for (let i = 0; i < n; i++) if (!done[i]) ops[kept++] = ops[i]!;
     ops.length = kept;
     for (const [op, err] of finished) {
       events++;
       op.done(err);
     }
     return events;
+  }
+
+  private requests = Buffer.alloc(0);
+  private indices = new Int32Array(0);
+  private statuses = Buffer.alloc(0);
+
+  /** Room for `n` requests in the Testsome arrays. */
+  private reserve(n: number): void {
+    if (this.indices.length >= n) return;
+    const cap = Math.max(64, 1 << Math.ceil(Math.log2(n)));
+    this.requests = Buffer.alloc(cap * this.o.mpi.abi.handleBytes);
+    this.indices = new Int32Array(cap);
+    this.statuses = Buffer.alloc(cap * this.o.mpi.abi.statusSize);
   }
 
   /** Stop polling (before MPI_Finalize). */
