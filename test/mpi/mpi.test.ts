@@ -145,9 +145,10 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
       .split("\n")
       .map((l) => /^\[\d+,\d+\]<stdout>:(\{.*\})$/.exec(l)?.[1])
       .filter((l): l is string => l !== undefined)
-      .map((l) => JSON.parse(l) as { cases: number; failures: string[] });
+      .map((l) => JSON.parse(l) as { size: number; cases: number; failures: string[] });
     expect(summaries.length).toBe(4);
     for (const s of summaries) {
+      expect(s.size).toBe(4); // one job, not four singletons
       expect(s.cases).toBe(48);
       expect(s.failures).toEqual([]);
     }
