@@ -17,6 +17,10 @@
 // flat one (ONECOPY_HIERARCHICAL=0) through bench/lib/versus-rank.ts, against Open MPI's
 // MPI_Allreduce over all 4 ranks (bench/native/osu_coll.c), OSU's loop, µs per call.
 //
+// Last, the polling cost (bench/lib/mpi-poll-rank.ts): the CPU a rank spends blocked for 2 s on
+// a receive from the other node (the progress loop backs off to timers), and the 8-byte
+// ping-pong latency between the nodes, next to osu_latency.
+//
 // Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...] [--no-allreduce]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -142,6 +146,15 @@ if (!argv.includes("--no-allreduce")) {
   }
   for (const p of problems) console.log(`problem: ${p}`);
 }
+// ---- polling cost ----------------------------------------------------------------------
+const pollCmd = [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca,
+  ...["a", "b"].flatMap((node, k) => [...(k ? [":"] : []), "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, process.execPath, "--import", tsx, `${here}lib/mpi-poll-rank.ts`])];
+const poll = (await runMpiJson(pollCmd, 120_000)).objects.find((j) => j.type === "poll") as { idle: { cpuPercent: number }; latencyUs: number } | undefined;
+const lat = await measureOpenMpi(s, cma, { sizes: [8], benches: ["latency"], reps: 3, targetMs, warmupMs: 200 });
+const ompiLat = median(lat.results.flatMap((r) => r.samples));
+if (poll) console.log(`\npolling: blocked 2 s on a remote receive: ${poll.idle.cpuPercent.toFixed(1)} % of a core; 8 B latency between the nodes ${poll.latencyUs.toFixed(1)} µs (Open MPI osu_latency ${ompiLat.toFixed(2)} µs)`);
+else problems.push("the polling measurement printed nothing");
+
 mkdirSync(`${here}results`, { recursive: true });
-writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
+writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, poll, ompiLatencyUs: ompiLat, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
 process.exit(problems.length ? 1 : 0);
