@@ -8,6 +8,7 @@ import { fixture, mpirunMissing, runMpi } from "./kit.js";
 
 const here = (name: string) => fixture(import.meta.url, name);
 const p2pFixture = (name: string) => fileURLToPath(new URL(`../p2p/fixtures/${name}`, import.meta.url));
+const apiFixture = (name: string) => fileURLToPath(new URL(`../api/fixtures/${name}`, import.meta.url));
 const collFixture = (name: string) => fileURLToPath(new URL(`../collectives/fixtures/${name}`, import.meta.url));
 const MiB = 1 << 20;
 
@@ -137,6 +138,55 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
       }
     });
   }
+
+  it("matched probe across nodes (rank 1, the probed peer, on the other node): exclusivity, order, truncation, objects", { timeout: 90_000 }, async () => {
+    const r = await runMpi(apiFixture("mprobe.ts"), { nodes: ["a", "b", "b", "a"] });
+    expect(r.code, r.output).toBe(0);
+    const out = r.results.map((x) => x[0] as Record<string, unknown>);
+    const a = out[0]!;
+    for (const n of [16, 300_000]) {
+      expect(a[`n${n}`], `n=${n}`).toEqual({
+        probed: [1, 1, n],
+        iprobeAfter: true,
+        wildcard: [2, 2],
+        badBuffer: "ERR_INVALID_BUFFER",
+        matched: [1, 1, n, 1],
+        again: "ERR_INVALID_ARG",
+        order: [3, 4],
+        twoProbes: [5, 6],
+        improbed: n * 2,
+        truncated: "ERR_TRUNCATE",
+        iprobeEnd: true,
+      });
+    }
+    expect(a.objects).toEqual(["one", 50_000, true, "two", true, "three"]);
+    expect(a.fanIn).toEqual([1, 2, 3].map((i) => [i, i * 1000, i]));
+    for (const rk of r.results) expect(rk[1]).toEqual({ waiting: "ERR_CLOSED", after: "ERR_CLOSED", afterImprobe: "ERR_CLOSED" });
+  });
+
+  it("non-blocking and object collectives with every other rank on the other node", { timeout: 120_000 }, async () => {
+    const nodes = ["a", "b", "a", "b"];
+    const ic = await runMpi(apiFixture("icoll.ts"), { nodes });
+    expect(ic.code, ic.output).toBe(0);
+    for (const [rep] of ic.results as Array<Array<Record<string, unknown>>>) {
+      const me = rep!.rank as number;
+      expect(rep).toEqual({ rank: me, sum: true, bcast: true, gather: [0, 3, 6, 9], scan: ((me + 1) * (me + 2)) / 2, polled: true, bad: "ERR_INVALID_ARG" });
+    }
+    const oc = await runMpi(apiFixture("object-collectives.ts"), { nodes });
+    expect(oc.code, oc.output).toBe(0);
+    const ranks = [0, 1, 2, 3];
+    for (const [rep] of oc.results as Array<Array<Record<string, unknown>>>) {
+      const me = rep!.rank as number;
+      expect(rep!.bcast).toEqual({ k: "7", s: "hi", len: 250_000, ok: true });
+      expect(rep!.allgather).toEqual(ranks.map((i) => `r${i}`));
+      expect(rep!.alltoall).toEqual(ranks.map((j) => `${j}->${me}`));
+      expect(rep!.allreduce).toBe(ranks.join(""));
+      expect(rep!.sum).toBe(10);
+      expect(rep!.bigmax).toBe(String(3n * 10n ** 20n));
+      expect(rep!.opThrows).toBe("ERR_MISMATCH");
+      expect(rep!.after).toEqual(ranks);
+    }
+  });
 
   it("the collectives battery over three uneven nodes (a: 1 rank, b: 2, c: 1)", { timeout: 160_000 }, async () => {
     const r = await runMpi(collFixture("battery.ts"), { nodes: ["a", "b", "b", "c"], args: ["404", "48"], timeoutMs: 150_000 });
