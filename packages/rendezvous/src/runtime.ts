@@ -97,6 +97,7 @@ export async function initWorld<C extends Communicator = Communicator>(
   const tunables: Tunables = readTunables(overrides);
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + "\n"));
   const world = await connectWorld(job, tunables, warn);
+  await mpi?.started();
   const runtime = new Runtime(world, opts.onClosed, mpi);
   const comm = factory ? factory(runtime, WORLD_CTX) : (new Communicator(runtime, WORLD_CTX, null) as C);
   reportReadFailures(world, warn);

@@ -206,8 +206,22 @@ export class MpiJob implements LeaderCollectives {
   }
 
   /**
-   * After the engine closed: let the last control messages go, wait for the node's ranks, remove
-   * the node's job directory (its first rank) and MPI_Finalize (if onecopy initialised MPI).
+   * Every rank of the node is connected (its listening socket is no longer needed): once the
+   * node's ranks all are (MPI_Ibarrier), its first rank removes the job directory, so a rank that
+   * crashes later leaves nothing behind.
+   */
+  async started(): Promise<void> {
+    const progress = this.progress;
+    if (!progress || !this.jobDir) return;
+    await new Promise<void>((resolve, reject) =>
+      progress.request("MPI_Ibarrier", (slot) => this.mpi.fn.MPI_Ibarrier(this.nodeComm, slot), null, (err) => (err ? reject(err) : resolve())),
+    );
+    if (this.nodeRank === 0) rmSync(this.jobDir, { recursive: true, force: true });
+  }
+
+  /**
+   * After the engine closed: let the last control messages go, wait for the node's ranks and
+   * MPI_Finalize (if onecopy initialised MPI).
    */
   finalize(): void {
     if (this.finalized) return;
