@@ -1,6 +1,6 @@
-// The world communicator of a job that spans several nodes (started by mpirun/srun): allreduce,
+// The world communicator of a job that spans several nodes (started by mpirun/srun): allreduce, reduce,
 // bcast and barrier in three steps — node-local single copy to the node's leader (node rank 0),
-// the MPI collective among the leaders (MPI_Iallreduce/MPI_Ibcast/MPI_Ibarrier through koffi),
+// the MPI collective among the leaders (MPI_Iallreduce/Ireduce/Ibcast/Ibarrier through koffi),
 // node-local single copy back. Anything the leaders cannot hand to MPI as is (a reduction
 // function, maxloc, an element type other than float64/float32/int32) takes the flat algorithm.
 //
@@ -21,7 +21,7 @@ const TYPES = new Map<unknown, { name: LeaderType; code: number }>([
   [Int32Array, { name: "int32", code: 3 }],
 ]);
 const OPS: Record<string, number> = { sum: 1, prod: 2, min: 3, max: 4 };
-const KIND = { allreduce: 1, bcast: 2 } as const;
+const KIND = { allreduce: 1, bcast: 2, reduce: 3 } as const;
 
 export class HierarchicalComm extends Comm {
   private node: Comm | null = null;
@@ -84,6 +84,34 @@ export class HierarchicalComm extends Comm {
       else await node.reduce(send === IN_PLACE ? recv : send, null, op, 0, opts);
       await this.agreed("allreduce", sig, () => leaders.allreduce(view, t.name, op as LeaderOp), opts);
       await node.bcast(recv, 0, opts);
+    });
+  }
+
+  override reduce(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, op: ReduceOp, root: number, opts?: WaitOptions): Promise<void> {
+    const data = send === IN_PLACE ? recv : send;
+    const t = TYPES.get((data as object | null | undefined)?.constructor);
+    const isRoot = root === this.rank;
+    const ok =
+      this.node && this.leaders && t && typeof op === "string" && OPS[op] !== undefined && Number.isInteger(root) && root >= 0 && root < this.size &&
+      (send !== IN_PLACE || isRoot) && (!isRoot || (recv as object | null | undefined)?.constructor === (data as object).constructor && (recv as ArrayBufferView).byteLength === (data as ArrayBufferView).byteLength);
+    if (!ok) return super.reduce(send, recv, op, root, opts);
+    const node = this.node!;
+    const leaders = this.leaders!;
+    const mine = data as ArrayBufferView;
+    const rootNode = leaders.nodeOf[root]!;
+    const rootNodeRank = leaders.nodeRankOf[root]!;
+    const sig = [KIND.reduce, t.code, OPS[op]!, rootNode, mine.byteLength % 0x40000000, Math.floor(mine.byteLength / 0x40000000)];
+    return this.inTurn(async () => {
+      // The node's sum at its leader: into the result itself when the leader is the root.
+      const acc = leaders.leader ? (isRoot ? (recv as ArrayBufferView) : new (mine.constructor as new (n: number) => ArrayBufferView)(mine.byteLength / (mine as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT)) : null;
+      if (leaders.leader) await node.reduce(isRoot ? send : mine, acc, op, 0, opts);
+      else await node.reduce(mine, null, op, 0, opts);
+      await this.agreed("reduce", sig, () => leaders.reduce(acc!, t.name, op as LeaderOp, rootNode), opts);
+      // The root's node leader holds the result: hand it to the root if that is another rank.
+      if (leaders.nodeOf[this.rank] === rootNode && rootNodeRank !== 0) {
+        if (leaders.leader) await node.send(acc!, rootNodeRank, 0x3fff0000);
+        else if (isRoot) await node.recv(recv as ArrayBufferView, 0, 0x3fff0000);
+      }
     });
   }
 

@@ -164,6 +164,16 @@ export class MpiJob implements LeaderCollectives {
     return this.leaderCall("MPI_Iallreduce", view, (comm, slot) => fn.MPI_Iallreduce(abi.IN_PLACE, view.byteLength ? addressOf(view) : null, count, t, o, comm, slot));
   }
 
+  reduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, rootNode: number): Promise<void> {
+    const { fn, abi } = this.mpi;
+    const t = { float64: abi.DOUBLE, float32: abi.FLOAT, int32: abi.INT }[type];
+    const o = { sum: abi.SUM, prod: abi.PROD, min: abi.MIN, max: abi.MAX }[op];
+    const count = view.byteLength / { float64: 8, float32: 4, int32: 4 }[type];
+    const at = view.byteLength ? addressOf(view) : null;
+    const root = this.nodeOf[this.rank] === rootNode;
+    return this.leaderCall("MPI_Ireduce", view, (comm, slot) => fn.MPI_Ireduce(root ? abi.IN_PLACE : at, root ? at : null, count, t, o, rootNode, comm, slot));
+  }
+
   bcast(view: ArrayBufferView, rootNode: number): Promise<void> {
     const { fn, abi } = this.mpi;
     return this.leaderCall("MPI_Ibcast", view, (comm, slot) => fn.MPI_Ibcast(view.byteLength ? addressOf(view) : null, view.byteLength, abi.BYTE, rootNode, comm, slot));

@@ -19,6 +19,8 @@ export interface LeaderCollectives {
   readonly leader: boolean;
   /** Leaders only: reduce `view` in place over every node's leader (MPI_Iallreduce, MPI_IN_PLACE). */
   allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp): Promise<void>;
+  /** Leaders only: reduce every leader's `view` into the `view` of node `rootNode`'s leader (MPI_Ireduce, MPI_IN_PLACE there). */
+  reduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, rootNode: number): Promise<void>;
   /** Leaders only: `view` of the leader of node `rootNode` into every leader's `view` (MPI_Ibcast). */
   bcast(view: ArrayBufferView, rootNode: number): Promise<void>;
   /** Leaders only: MPI_Ibarrier among the leaders. */
