@@ -202,7 +202,6 @@ export class MpiJob implements LeaderCollectives {
     });
     this.progress = progress;
     engine.rendezvous.useMpi(new MpiMover(engine, progress, Math.min(this.tagUpperBound(), 1 << 30)));
-    engine.onOperation = () => progress.kick();
     const local = new Set(this.local);
     for (let r = 0; r < this.size; r++) {
       if (local.has(r)) continue;
@@ -212,6 +211,9 @@ export class MpiJob implements LeaderCollectives {
       link.identify(r, 0);
       engine.adopt(link, { canRead: false, reason: `rank ${r} is on another node` }, false, true);
     }
+    // Operations may wait for other nodes: poll MPI soon after each is posted. (A job on one node
+    // never does: its MPI progress only runs for its own requests.)
+    if (this.streams.size > 0) engine.onOperation = () => progress.kick();
     progress.kick();
   }
 
