@@ -32,14 +32,12 @@ export interface MpiFunctions {
   MPI_Barrier: Fn;
   MPI_Bcast: Fn;
   MPI_Allgather: Fn;
-  MPI_Allreduce: Fn;
   MPI_Iallreduce: Fn;
   MPI_Ireduce: Fn;
   MPI_Ibcast: Fn;
   MPI_Ibarrier: Fn;
   MPI_Isend: Fn;
   MPI_Irecv: Fn;
-  MPI_Test: Fn;
   MPI_Testsome: Fn;
   MPI_Improbe: Fn;
   MPI_Mrecv: Fn;
@@ -84,14 +82,12 @@ function signatures(h: string): Record<keyof MpiFunctions, string> {
     MPI_Barrier: `int MPI_Barrier(${h} comm)`,
     MPI_Bcast: `int MPI_Bcast(void *buf, int count, ${h} type, int root, ${h} comm)`,
     MPI_Allgather: `int MPI_Allgather(void *sendbuf, int scount, ${h} stype, void *recvbuf, int rcount, ${h} rtype, ${h} comm)`,
-    MPI_Allreduce: `int MPI_Allreduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, ${h} comm)`,
     MPI_Iallreduce: `int MPI_Iallreduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, ${h} comm, void *request)`,
     MPI_Ireduce: `int MPI_Ireduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, int root, ${h} comm, void *request)`,
     MPI_Ibcast: `int MPI_Ibcast(void *buf, int count, ${h} type, int root, ${h} comm, void *request)`,
     MPI_Ibarrier: `int MPI_Ibarrier(${h} comm, void *request)`,
     MPI_Isend: `int MPI_Isend(void *buf, int count, ${h} type, int dest, int tag, ${h} comm, void *request)`,
     MPI_Irecv: `int MPI_Irecv(void *buf, int count, ${h} type, int source, int tag, ${h} comm, void *request)`,
-    MPI_Test: "int MPI_Test(void *request, void *flag, void *status)",
     MPI_Testsome: "int MPI_Testsome(int incount, void *requests, void *outcount, void *indices, void *statuses)",
     MPI_Improbe: `int MPI_Improbe(int source, int tag, ${h} comm, void *flag, void *message, void *status)`,
     MPI_Mrecv: `int MPI_Mrecv(void *buf, int count, ${h} type, void *message, void *status)`,

@@ -10,11 +10,13 @@
 //                    of its own (dataTag).
 //
 // Completion: one MPI_Testsome over every pending request (one pass of the library's progress
-// engine, where an MPI_Test per request would run it once each). Progress is adaptive: while MPI requests are
-// pending it polls on every event-loop turn (setImmediate); for a short spin window after an
-// operation is posted or an MPI event it does the same; then it backs off to timers (1 ms
-// doubling to 4 ms while onecopy operations are pending, to 50 ms when idle, unref'd). An MPI
-// error (MPI_ERRORS_RETURN) fails the request's owner, who turns it into ERR_PEER_LOST.
+// engine, where an MPI_Test per request would run it once each).
+//
+// Progress is adaptive: while MPI requests are pending it polls on every event-loop turn
+// (setImmediate); for a short spin window after an operation is posted or an MPI event it does
+// the same; then it backs off to timers (1 ms doubling to 4 ms while onecopy operations are
+// pending, to 50 ms when idle, unref'd). An MPI error (MPI_ERRORS_RETURN) fails the request's
+// owner, who turns it into ERR_PEER_LOST.
 import { performance } from "node:perf_hooks";
 import { ErrorCode, MessagingError } from "../errors.js";
 import type { Handle, LibMpi } from "./binding.js";
@@ -71,8 +73,6 @@ export class MpiProgress {
   private spinUntil = 0;
   private readonly spinMs: number;
   private stopped = false;
-  /** MPI_Testsome calls made (the polling cost, for the bench). */
-  polls = 0;
 
   constructor(private readonly o: MpiProgressOptions) {
     this.status = Buffer.alloc(o.mpi.abi.statusBytes);
@@ -191,7 +191,6 @@ export class MpiProgress {
     const ops = this.ops;
     const n = ops.length;
     if (n === 0) return events;
-    this.polls++;
     const hb = abi.handleBytes;
     const sb = abi.statusSize;
     this.reserve(n);
