@@ -126,13 +126,16 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
   });
 
   for (const hierarchical of [true, false]) {
-    it(`world allreduce/reduce/bcast/barrier ${hierarchical ? "hierarchically (node → leaders over MPI → node)" : "flat (ONECOPY_HIERARCHICAL=0)"}: results, MPI bytes, cross-node mismatch`, { timeout: 60_000 }, async () => {
-      const r = await runMpi(here("hierarchical.ts"), { nodes: ["a", "a", "b", "b"], env: hierarchical ? {} : { ONECOPY_HIERARCHICAL: "0" } });
+    it(`world allreduce/reduce/allgather/bcast/barrier ${hierarchical ? "hierarchically (node → leaders over MPI → node)" : "flat (ONECOPY_HIERARCHICAL=0)"}: results, MPI bytes, cross-node mismatch`, { timeout: 60_000 }, async () => {
+      // Interleaved nodes for the hierarchical run: allgather must put node-major blocks back in rank order.
+      const nodes = hierarchical ? ["a", "b", "a", "b"] : ["a", "a", "b", "b"];
+      const r = await runMpi(here("hierarchical.ts"), { nodes, env: hierarchical ? {} : { ONECOPY_HIERARCHICAL: "0" } });
       expect(r.code, r.output).toBe(0);
       for (const x of r.results.map((y) => y[0] as Record<string, any>)) {
         expect(x).toMatchObject({ sum: true, minInPlace: true, max: true, fn: true, bcast: true, nonBlocking: true, mismatch: "ERR_MISMATCH" });
         expect(x.reduce).toEqual({ nonLeaderRoot: true, inPlace: true, leaderRoot: true });
-        const leader = x.rank === 0 || x.rank === 2;
+        expect(x.allgather).toBe(true);
+        const leader = hierarchical ? x.rank === 0 || x.rank === 1 : x.rank === 0 || x.rank === 2;
         // The leaders handed MPI the 1 MiB sum and reduce and the 4 MiB broadcast (and the small ones).
         if (hierarchical && leader) expect(x.collectiveBytes).toBeGreaterThanOrEqual((1 << 20) * 2 + (4 << 20));
         else expect(x.collectiveBytes).toBe(0);

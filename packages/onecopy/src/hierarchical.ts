@@ -1,7 +1,7 @@
-// The world communicator of a job that spans several nodes (started by mpirun/srun): allreduce, reduce,
-// bcast and barrier in three steps — node-local single copy to the node's leader (node rank 0),
-// the MPI collective among the leaders (MPI_Iallreduce/Ireduce/Ibcast/Ibarrier through koffi),
-// node-local single copy back. Anything the leaders cannot hand to MPI as is (a reduction
+// The world communicator of a job that spans several nodes (started by mpirun/srun): allreduce,
+// reduce, allgather, bcast and barrier in three steps — node-local single copy to the node's
+// leader (node rank 0), the MPI collective among the leaders (MPI_Iallreduce, MPI_Ireduce,
+// MPI_Iallgatherv, MPI_Ibcast, MPI_Ibarrier through koffi), node-local single copy back. Anything the leaders cannot hand to MPI as is (a reduction
 // function, maxloc, an element type other than float64/float32/int32) takes the flat algorithm.
 //
 // Consistency: before the data, the leaders compare a signature (kind, type, op, length) with
@@ -21,7 +21,7 @@ const TYPES = new Map<unknown, { name: LeaderType; code: number }>([
   [Int32Array, { name: "int32", code: 3 }],
 ]);
 const OPS: Record<string, number> = { sum: 1, prod: 2, min: 3, max: 4 };
-const KIND = { allreduce: 1, bcast: 2, reduce: 3 } as const;
+const KIND = { allreduce: 1, bcast: 2, reduce: 3, allgather: 4 } as const;
 
 export class HierarchicalComm extends Comm {
   private node: Comm | null = null;
@@ -112,6 +112,36 @@ export class HierarchicalComm extends Comm {
         if (leaders.leader) await node.send(acc!, rootNodeRank, 0x3fff0000);
         else if (isRoot) await node.recv(recv as ArrayBufferView, 0, 0x3fff0000);
       }
+    });
+  }
+
+  override allgather(send: CollBuffer | InPlace, recv: CollBuffer, opts?: WaitOptions): Promise<void> {
+    if (!this.node || !this.leaders || send === IN_PLACE || !ArrayBuffer.isView(send) || !ArrayBuffer.isView(recv) || recv.byteLength !== send.byteLength * this.size || send.byteLength * this.size > 0x7fffffff)
+      return super.allgather(send, recv, opts);
+    const node = this.node;
+    const leaders = this.leaders;
+    const blk = send.byteLength;
+    const bytes = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    const sig = [KIND.allgather, blk % 0x40000000, Math.floor(blk / 0x40000000)];
+    return this.inTurn(async () => {
+      // The node's blocks at its leader, in node-rank order; then every node's, node after node.
+      const mine = leaders.leader ? new Uint8Array(blk * node.size) : null;
+      await node.gather(bytes(send), mine, 0, opts);
+      const perNode = new Array<number>(leaders.nodes).fill(0);
+      for (const n of leaders.nodeOf) perNode[n]! += blk;
+      const all = leaders.leader ? new Uint8Array(blk * this.size) : null;
+      await this.agreed("allgather", sig, () => leaders.allgather(mine!, all!, perNode), opts);
+      if (leaders.leader) {
+        // Node-major to world-rank order, once, on the leader.
+        const out = bytes(recv);
+        const start = new Array<number>(leaders.nodes).fill(0);
+        for (let k = 1; k < leaders.nodes; k++) start[k] = start[k - 1]! + perNode[k - 1]!;
+        for (let r = 0; r < this.size; r++) {
+          const at = start[leaders.nodeOf[r]!]! + leaders.nodeRankOf[r]! * blk;
+          out.set(all!.subarray(at, at + blk), r * blk);
+        }
+      }
+      await node.bcast(bytes(recv), 0, opts);
     });
   }
 

@@ -174,6 +174,19 @@ export class MpiJob implements LeaderCollectives {
     return this.leaderCall("MPI_Ireduce", view, (comm, slot) => fn.MPI_Ireduce(root ? abi.IN_PLACE : at, root ? at : null, count, t, o, rootNode, comm, slot));
   }
 
+  allgather(mine: Uint8Array, all: Uint8Array, counts: readonly number[]): Promise<void> {
+    const { fn, abi } = this.mpi;
+    const c = Int32Array.from(counts);
+    const d = new Int32Array(counts.length);
+    for (let k = 1; k < counts.length; k++) d[k] = d[k - 1]! + counts[k - 1]!;
+    // MPI may read counts and displacements until the request completes: pass them by address
+    // (off the V8 heap for good, so they cannot move) and keep them reachable until then.
+    const keep = [mine, all, c, d];
+    return this.leaderCall("MPI_Iallgatherv", mine, (comm, slot) =>
+      fn.MPI_Iallgatherv(mine.byteLength ? addressOf(mine) : null, mine.byteLength, abi.BYTE, all.byteLength ? addressOf(all) : null, addressOf(c), addressOf(d), abi.BYTE, comm, slot),
+    ).finally(() => void keep);
+  }
+
   bcast(view: ArrayBufferView, rootNode: number): Promise<void> {
     const { fn, abi } = this.mpi;
     return this.leaderCall("MPI_Ibcast", view, (comm, slot) => fn.MPI_Ibcast(view.byteLength ? addressOf(view) : null, view.byteLength, abi.BYTE, rootNode, comm, slot));

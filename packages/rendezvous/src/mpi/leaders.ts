@@ -21,6 +21,11 @@ export interface LeaderCollectives {
   allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp): Promise<void>;
   /** Leaders only: reduce every leader's `view` into the `view` of node `rootNode`'s leader (MPI_Ireduce, MPI_IN_PLACE there). */
   reduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, rootNode: number): Promise<void>;
+  /**
+   * Leaders only: every leader's `mine` (its node's block) into `all`, node after node
+   * (MPI_Iallgatherv; `counts[k]` bytes from node k; each fits an int).
+   */
+  allgather(mine: Uint8Array, all: Uint8Array, counts: readonly number[]): Promise<void>;
   /** Leaders only: `view` of the leader of node `rootNode` into every leader's `view` (MPI_Ibcast). */
   bcast(view: ArrayBufferView, rootNode: number): Promise<void>;
   /** Leaders only: MPI_Ibarrier among the leaders. */
