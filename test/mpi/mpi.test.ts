@@ -126,7 +126,7 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
   });
 
   for (const hierarchical of [true, false]) {
-    it(`world allreduce/reduce/allgather/bcast/barrier ${hierarchical ? "hierarchically (node → leaders over MPI → node)" : "flat (ONECOPY_HIERARCHICAL=0)"}: results, MPI bytes, cross-node mismatch`, { timeout: 60_000 }, async () => {
+    it(`world allreduce/reduce/allgather/gather/bcast/barrier ${hierarchical ? "hierarchically (node → leaders over MPI → node)" : "flat (ONECOPY_HIERARCHICAL=0)"}: results, MPI bytes, cross-node mismatch`, { timeout: 60_000 }, async () => {
       // Interleaved nodes for the hierarchical run: allgather must put node-major blocks back in rank order.
       const nodes = hierarchical ? ["a", "b", "a", "b"] : ["a", "a", "b", "b"];
       const r = await runMpi(here("hierarchical.ts"), { nodes, env: hierarchical ? {} : { ONECOPY_HIERARCHICAL: "0" } });
@@ -135,6 +135,7 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
         expect(x).toMatchObject({ sum: true, minInPlace: true, max: true, fn: true, bcast: true, nonBlocking: true, mismatch: "ERR_MISMATCH" });
         expect(x.reduce).toEqual({ nonLeaderRoot: true, inPlace: true, leaderRoot: true });
         expect(x.allgather).toBe(true);
+        expect([x.gather3, x.gather0, x.gatherInPlace]).toEqual([true, true, true]);
         const leader = hierarchical ? x.rank === 0 || x.rank === 1 : x.rank === 0 || x.rank === 2;
         // The leaders handed MPI the 1 MiB sum and reduce and the 4 MiB broadcast (and the small ones).
         if (hierarchical && leader) expect(x.collectiveBytes).toBeGreaterThanOrEqual((1 << 20) * 2 + (4 << 20));

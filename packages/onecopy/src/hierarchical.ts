@@ -1,8 +1,11 @@
 // The world communicator of a job that spans several nodes (started by mpirun/srun): allreduce,
-// reduce, allgather, bcast and barrier in three steps — node-local single copy to the node's
-// leader (node rank 0), the MPI collective among the leaders (MPI_Iallreduce, MPI_Ireduce,
-// MPI_Iallgatherv, MPI_Ibcast, MPI_Ibarrier through koffi), node-local single copy back. Anything the leaders cannot hand to MPI as is (a reduction
-// function, maxloc, an element type other than float64/float32/int32) takes the flat algorithm.
+// reduce, allgather, gather, bcast and barrier in three steps — node-local single copy to the
+// node's leader (node rank 0), the MPI collective among the leaders (MPI_Iallreduce,
+// MPI_Ireduce, MPI_Iallgatherv, MPI_Igatherv, MPI_Ibcast, MPI_Ibarrier through koffi),
+// node-local single copy back. Anything the leaders cannot hand to MPI as is (a reduction
+// function, maxloc, an element type other than float64/float32/int32, an IN_PLACE allgather) takes
+// the flat algorithm. Which one is decided from what every rank passes alike (the send buffer,
+// the op); a receive buffer of the wrong size fails that rank alone, at the end.
 //
 // Consistency: before the data, the leaders compare a signature (kind, type, op, length) with
 // one small MPI_Iallreduce(MAX) of it and its negation; a node whose leader finds a mismatch
@@ -21,7 +24,10 @@ const TYPES = new Map<unknown, { name: LeaderType; code: number }>([
   [Int32Array, { name: "int32", code: 3 }],
 ]);
 const OPS: Record<string, number> = { sum: 1, prod: 2, min: 3, max: 4 };
-const KIND = { allreduce: 1, bcast: 2, reduce: 3, allgather: 4 } as const;
+const KIND = { allreduce: 1, bcast: 2, reduce: 3, allgather: 4, gather: 5 } as const;
+
+/** The bytes of a view. */
+const bytes = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
 export class HierarchicalComm extends Comm {
   private node: Comm | null = null;
@@ -91,10 +97,9 @@ export class HierarchicalComm extends Comm {
     const data = send === IN_PLACE ? recv : send;
     const t = TYPES.get((data as object | null | undefined)?.constructor);
     const isRoot = root === this.rank;
-    const ok =
-      this.node && this.leaders && t && typeof op === "string" && OPS[op] !== undefined && Number.isInteger(root) && root >= 0 && root < this.size &&
-      (send !== IN_PLACE || isRoot) && (!isRoot || (recv as object | null | undefined)?.constructor === (data as object).constructor && (recv as ArrayBufferView).byteLength === (data as ArrayBufferView).byteLength);
+    const ok = this.node && this.leaders && t && typeof op === "string" && OPS[op] !== undefined && Number.isInteger(root) && root >= 0 && root < this.size && (send !== IN_PLACE || isRoot);
     if (!ok) return super.reduce(send, recv, op, root, opts);
+    const good = !isRoot || ((recv as object | null | undefined)?.constructor === (data as object).constructor && (recv as ArrayBufferView).byteLength === (data as ArrayBufferView).byteLength);
     const node = this.node!;
     const leaders = this.leaders!;
     const mine = data as ArrayBufferView;
@@ -103,46 +108,88 @@ export class HierarchicalComm extends Comm {
     const sig = [KIND.reduce, t.code, OPS[op]!, rootNode, mine.byteLength % 0x40000000, Math.floor(mine.byteLength / 0x40000000)];
     return this.inTurn(async () => {
       // The node's sum at its leader: into the result itself when the leader is the root.
-      const acc = leaders.leader ? (isRoot ? (recv as ArrayBufferView) : new (mine.constructor as new (n: number) => ArrayBufferView)(mine.byteLength / (mine as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT)) : null;
-      if (leaders.leader) await node.reduce(isRoot ? send : mine, acc, op, 0, opts);
+      const scratch = () => new (mine.constructor as new (n: number) => ArrayBufferView)(mine.byteLength / (mine as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+      const acc = leaders.leader ? (isRoot && good ? (recv as ArrayBufferView) : scratch()) : null;
+      if (leaders.leader) await node.reduce(isRoot && good ? send : mine, acc, op, 0, opts);
       else await node.reduce(mine, null, op, 0, opts);
       await this.agreed("reduce", sig, () => leaders.reduce(acc!, t.name, op as LeaderOp, rootNode), opts);
       // The root's node leader holds the result: hand it to the root if that is another rank.
       if (leaders.nodeOf[this.rank] === rootNode && rootNodeRank !== 0) {
         if (leaders.leader) await node.send(acc!, rootNodeRank, 0x3fff0000);
-        else if (isRoot) await node.recv(recv as ArrayBufferView, 0, 0x3fff0000);
+        else if (isRoot) await node.recv(good ? (recv as ArrayBufferView) : scratch(), 0, 0x3fff0000);
       }
+      if (!good) throw badRecv("reduce", mine.byteLength);
     });
   }
 
   override allgather(send: CollBuffer | InPlace, recv: CollBuffer, opts?: WaitOptions): Promise<void> {
-    if (!this.node || !this.leaders || send === IN_PLACE || !ArrayBuffer.isView(send) || !ArrayBuffer.isView(recv) || recv.byteLength !== send.byteLength * this.size || send.byteLength * this.size > 0x7fffffff)
-      return super.allgather(send, recv, opts);
+    if (!this.node || !this.leaders || send === IN_PLACE || !ArrayBuffer.isView(send) || send.byteLength * this.size > 0x7fffffff) return super.allgather(send, recv, opts);
+    const good = ArrayBuffer.isView(recv) && recv.byteLength === send.byteLength * this.size;
     const node = this.node;
     const leaders = this.leaders;
     const blk = send.byteLength;
-    const bytes = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     const sig = [KIND.allgather, blk % 0x40000000, Math.floor(blk / 0x40000000)];
     return this.inTurn(async () => {
       // The node's blocks at its leader, in node-rank order; then every node's, node after node.
       const mine = leaders.leader ? new Uint8Array(blk * node.size) : null;
       await node.gather(bytes(send), mine, 0, opts);
-      const perNode = new Array<number>(leaders.nodes).fill(0);
-      for (const n of leaders.nodeOf) perNode[n]! += blk;
+      const perNode = this.blocksPerNode(blk);
       const all = leaders.leader ? new Uint8Array(blk * this.size) : null;
       await this.agreed("allgather", sig, () => leaders.allgather(mine!, all!, perNode), opts);
-      if (leaders.leader) {
-        // Node-major to world-rank order, once, on the leader.
-        const out = bytes(recv);
-        const start = new Array<number>(leaders.nodes).fill(0);
-        for (let k = 1; k < leaders.nodes; k++) start[k] = start[k - 1]! + perNode[k - 1]!;
-        for (let r = 0; r < this.size; r++) {
-          const at = start[leaders.nodeOf[r]!]! + leaders.nodeRankOf[r]! * blk;
-          out.set(all!.subarray(at, at + blk), r * blk);
-        }
-      }
-      await node.bcast(bytes(recv), 0, opts);
+      const out = good ? bytes(recv as ArrayBufferView) : new Uint8Array(blk * this.size);
+      if (leaders.leader) this.toRankOrder(all!, out, blk, perNode); // once, on the leader
+      await node.bcast(out, 0, opts);
+      if (!good) throw badRecv("allgather", blk * this.size);
     });
+  }
+
+  override gather(send: CollBuffer | InPlace, recv: CollBuffer | null | undefined, root: number, opts?: WaitOptions): Promise<void> {
+    const isRoot = root === this.rank;
+    // The root may pass IN_PLACE: its block is already in its place in `recv`.
+    const inPlace = send === IN_PLACE && isRoot && ArrayBuffer.isView(recv) && recv.byteLength % this.size === 0;
+    const blk = inPlace ? (recv as ArrayBufferView).byteLength / this.size : ArrayBuffer.isView(send) ? send.byteLength : -1;
+    if (!this.node || !this.leaders || (send === IN_PLACE && !inPlace) || blk < 0 || !Number.isInteger(root) || root < 0 || root >= this.size || blk * this.size > 0x7fffffff)
+      return super.gather(send, recv, root, opts);
+    const good = !isRoot || (ArrayBuffer.isView(recv) && recv.byteLength === blk * this.size);
+    const block = inPlace ? bytes(recv as ArrayBufferView).slice(this.rank * blk, (this.rank + 1) * blk) : bytes(send as ArrayBufferView);
+    const node = this.node;
+    const leaders = this.leaders;
+    const rootNode = leaders.nodeOf[root]!;
+    const rootNodeRank = leaders.nodeRankOf[root]!;
+    const onRootNode = leaders.nodeOf[this.rank] === rootNode;
+    const sig = [KIND.gather, rootNode, blk % 0x40000000, Math.floor(blk / 0x40000000)];
+    return this.inTurn(async () => {
+      const mine = leaders.leader ? new Uint8Array(blk * node.size) : null;
+      await node.gather(block, mine, 0, opts);
+      const perNode = this.blocksPerNode(blk);
+      const all = leaders.leader && onRootNode ? new Uint8Array(blk * this.size) : null;
+      await this.agreed("gather", sig, () => leaders.gather(mine!, all, perNode, rootNode), opts);
+      if (!onRootNode) return;
+      const out = isRoot && good ? bytes(recv as ArrayBufferView) : new Uint8Array(blk * this.size);
+      if (leaders.leader) {
+        this.toRankOrder(all!, out, blk, perNode);
+        if (!isRoot) await node.send(out, rootNodeRank, 0x3fff0001);
+      } else if (isRoot) await node.recv(out, 0, 0x3fff0001);
+      if (!good) throw badRecv("gather", blk * this.size);
+    });
+  }
+
+  /** Bytes of every node's block of a gather of `blk` bytes per rank. */
+  private blocksPerNode(blk: number): number[] {
+    const perNode = new Array<number>(this.leaders!.nodes).fill(0);
+    for (const n of this.leaders!.nodeOf) perNode[n]! += blk;
+    return perNode;
+  }
+
+  /** Node-major blocks (as the leaders gathered them) into rank order. */
+  private toRankOrder(all: Uint8Array, out: Uint8Array, blk: number, perNode: readonly number[]): void {
+    const leaders = this.leaders!;
+    const start = new Array<number>(leaders.nodes).fill(0);
+    for (let k = 1; k < leaders.nodes; k++) start[k] = start[k - 1]! + perNode[k - 1]!;
+    for (let r = 0; r < this.size; r++) {
+      const at = start[leaders.nodeOf[r]!]! + leaders.nodeRankOf[r]! * blk;
+      out.set(all.subarray(at, at + blk), r * blk);
+    }
   }
 
   override bcast(buf: CollBuffer, root: number, opts?: WaitOptions): Promise<void> {
@@ -169,6 +216,10 @@ export class HierarchicalComm extends Comm {
       await node.barrier(opts);
     });
   }
+}
+
+function badRecv(what: string, bytes: number): OnecopyError {
+  return new OnecopyError(ErrorCode.INVALID_ARG, `${what}: the receive buffer must be a typed array or view of ${bytes} bytes (send length × ranks)`);
 }
 
 /** After MAX over [sig, -sig]: every leader had the same signature iff max(sig) == -max(-sig). */

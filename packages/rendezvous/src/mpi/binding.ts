@@ -35,6 +35,7 @@ export interface MpiFunctions {
   MPI_Iallreduce: Fn;
   MPI_Ireduce: Fn;
   MPI_Iallgatherv: Fn;
+  MPI_Igatherv: Fn;
   MPI_Ibcast: Fn;
   MPI_Ibarrier: Fn;
   MPI_Isend: Fn;
@@ -86,6 +87,7 @@ function signatures(h: string): Record<keyof MpiFunctions, string> {
     MPI_Iallreduce: `int MPI_Iallreduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, ${h} comm, void *request)`,
     MPI_Ireduce: `int MPI_Ireduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, int root, ${h} comm, void *request)`,
     MPI_Iallgatherv: `int MPI_Iallgatherv(void *sendbuf, int scount, ${h} stype, void *recvbuf, void *rcounts, void *displs, ${h} rtype, ${h} comm, void *request)`,
+    MPI_Igatherv: `int MPI_Igatherv(void *sendbuf, int scount, ${h} stype, void *recvbuf, void *rcounts, void *displs, ${h} rtype, int root, ${h} comm, void *request)`,
     MPI_Ibcast: `int MPI_Ibcast(void *buf, int count, ${h} type, int root, ${h} comm, void *request)`,
     MPI_Ibarrier: `int MPI_Ibarrier(${h} comm, void *request)`,
     MPI_Isend: `int MPI_Isend(void *buf, int count, ${h} type, int dest, int tag, ${h} comm, void *request)`,

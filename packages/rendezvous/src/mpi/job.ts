@@ -187,6 +187,17 @@ export class MpiJob implements LeaderCollectives {
     ).finally(() => void keep);
   }
 
+  gather(mine: Uint8Array, all: Uint8Array | null, counts: readonly number[], rootNode: number): Promise<void> {
+    const { fn, abi } = this.mpi;
+    const c = Int32Array.from(counts);
+    const d = new Int32Array(counts.length);
+    for (let k = 1; k < counts.length; k++) d[k] = d[k - 1]! + counts[k - 1]!;
+    const keep = [mine, all, c, d];
+    return this.leaderCall("MPI_Igatherv", mine, (comm, slot) =>
+      fn.MPI_Igatherv(mine.byteLength ? addressOf(mine) : null, mine.byteLength, abi.BYTE, all?.byteLength ? addressOf(all) : null, addressOf(c), addressOf(d), abi.BYTE, rootNode, comm, slot),
+    ).finally(() => void keep);
+  }
+
   bcast(view: ArrayBufferView, rootNode: number): Promise<void> {
     const { fn, abi } = this.mpi;
     return this.leaderCall("MPI_Ibcast", view, (comm, slot) => fn.MPI_Ibcast(view.byteLength ? addressOf(view) : null, view.byteLength, abi.BYTE, rootNode, comm, slot));

@@ -26,6 +26,8 @@ export interface LeaderCollectives {
    * (MPI_Iallgatherv; `counts[k]` bytes from node k; each fits an int).
    */
   allgather(mine: Uint8Array, all: Uint8Array, counts: readonly number[]): Promise<void>;
+  /** Leaders only: like {@link allgather}, into `all` at the leader of node `rootNode` only (MPI_Igatherv; `all` null elsewhere). */
+  gather(mine: Uint8Array, all: Uint8Array | null, counts: readonly number[], rootNode: number): Promise<void>;
   /** Leaders only: `view` of the leader of node `rootNode` into every leader's `view` (MPI_Ibcast). */
   bcast(view: ArrayBufferView, rootNode: number): Promise<void>;
   /** Leaders only: MPI_Ibarrier among the leaders. */
