@@ -19,7 +19,7 @@ const available = readdirSync(here)
 // (openmpi with --ompi).
 // (p2p.ts is its rank program; alone it runs one transport. ipc-baseline is one of its columns.)
 // versus-ompi is the Open MPI comparison: optional, like --ompi.
-const notInAll = new Set(["p2p", "ipc-baseline", "openmpi", "versus-ompi"]);
+const notInAll = new Set(["p2p", "ipc-baseline", "openmpi", "versus-ompi", "mpi-internode"]);
 
 // A word right after a flag is that flag's value (`--np 4`, `--runs 2`) unless it names a
 // benchmark; every other word is a benchmark name.

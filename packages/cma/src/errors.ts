@@ -78,6 +78,10 @@ export const ErrorCode = {
   ABORT_ERR: "ABORT_ERR",
   /** Start-up failed: a rank did not come up, or presented a wrong job token. */
   INIT: "ERR_INIT",
+  /** Started by mpirun/srun, but no usable MPI library could be loaded (install one, or set ONECOPY_LIBMPI). */
+  MPI_UNAVAILABLE: "ERR_MPI_UNAVAILABLE",
+  /** An MPI call failed (its MPI error string is in the message). */
+  MPI: "ERR_MPI",
   /**
    * Memory for a matched message could not be allocated (the size its sender announced is more
    * than this process can allocate). The receive fails; the message is consumed and its sender

@@ -67,3 +67,4 @@ export {
 } from "./knobs.js";
 export { getCpuAffinity, setCpuAffinity, cpuAffinityUnavailable, formatCpuList, parseCpuList, MAX_CPU } from "./affinity.js";
 export { readProcStat, type ProcStat } from "./proc-stat.js";
+export { libc, libcError } from "./libc.js";

@@ -16,6 +16,7 @@
  */
 import { hangAnswer, initWorld, type InitOptions } from "@onecopy/rendezvous";
 import { Comm } from "./comm.js";
+import { HierarchicalComm } from "./hierarchical.js";
 import { answerHangQueries, tellLauncher, watchLauncher } from "./launcher/watch.js";
 
 let world: Promise<Comm> | null = null;
@@ -79,7 +80,12 @@ export function init(opts: InitOptions = {}): Promise<Comm> {
 async function join(opts: InitOptions): Promise<Comm> {
   watchLauncher(); // a rank never outlives its launcher
   tellLauncher("init"); // from now on the other ranks may be waiting for this one
-  const comm = await initWorld({ ...opts, onClosed: () => tellLauncher("closed") }, (rt, ctx) => new Comm(rt, ctx, null));
+  const comm = await initWorld({ ...opts, onClosed: () => tellLauncher("closed") }, (rt, ctx) =>
+    rt.engine.leaders && process.env.ONECOPY_HIERARCHICAL !== "0" ? new HierarchicalComm(rt, ctx, null) : new Comm(rt, ctx, null),
+  );
+  // Several nodes (mpirun/srun): allreduce, bcast and barrier of the world go node → leaders (MPI) → node.
+  const leaders = comm.engine.leaders;
+  if (comm instanceof HierarchicalComm && leaders) comm.useNodes((await comm.split(leaders.nodeOf[comm.rank]!, comm.rank))!, leaders);
   answerHangQueries(() => hangAnswer(comm.rank, comm.engine));
   tellLauncher("joined");
   return comm;

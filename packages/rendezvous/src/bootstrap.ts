@@ -35,6 +35,12 @@ export interface JobInfo {
    * against that record. Default: ONECOPY_LAUNCHER_PID; none (no record to check) if unset.
    */
   launcherPid?: number;
+  /**
+   * Started by mpirun/srun: the world ranks on this node (this rank among them). Only they meet
+   * over Unix sockets; `remote` links the others over MPI. Default: every rank is local.
+   */
+  local?: readonly number[];
+  remote?: (engine: Engine) => void;
 }
 
 export interface World {
@@ -74,6 +80,10 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
   const myProbe: ProbeToken | null = avail.available ? publishProbeToken() : null;
   const readFailures: Array<[number, string]> = [];
   if (size === 1) return { engine, server: null, socketPath: null, readFailures };
+  const local = job.local ? new Set(job.local) : null;
+  const localPeers = local ? local.size - 1 : size - 1;
+  job.remote?.(engine);
+  if (localPeers === 0) return { engine, server: null, socketPath: null, readFailures };
 
   const deadline = Date.now() + tunables.connectTimeoutMs;
   const joined = new Map<number, Handshake>();
@@ -91,7 +101,7 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
   const checkReady = (hs: Handshake) => {
     if (hs.read === null || hs.peerCanRead === null) return;
     engine.adopt(hs.link, hs.read, hs.peerCanRead);
-    if (++readyCount === size - 1) settle.resolve();
+    if (++readyCount === localPeers) settle.resolve();
   };
 
   /** Identity known: probe the peer and tell it the result. */
@@ -228,10 +238,10 @@ export async function connectWorld(job: JobInfo, tunables: Tunables, warn: (mess
     };
     attempt();
   };
-  for (let r = 0; r < rank; r++) connectTo(r);
+  for (let r = 0; r < rank; r++) if (!local || local.has(r)) connectTo(r);
 
   const overall = setTimeout(
-    () => fail(initError(`rank ${rank}: start-up did not finish within ${tunables.connectTimeoutMs} ms (${readyCount} of ${size - 1} peers ready)`)),
+    () => fail(initError(`rank ${rank}: start-up did not finish within ${tunables.connectTimeoutMs} ms (${readyCount} of ${localPeers} peers ready)`)),
     tunables.connectTimeoutMs,
   );
   try {

@@ -26,6 +26,7 @@ import { closeEngine } from "./shutdown.js";
 import { SingleCopyEndpoint, type ReadPermission } from "./single-copy.js";
 import { cloneStats, emptyStats, type TransportStats } from "./stats.js";
 import type { Tunables } from "./tunables.js";
+import type { LeaderCollectives } from "./mpi/leaders.js";
 
 /** What the engine is made with. */
 export interface EngineOptions {
@@ -65,6 +66,12 @@ export class Engine implements ProtocolHost, LinkHandler {
   private readonly keepAlive: NodeJS.Timeout;
   private closing: Promise<void> | null = null;
   private isClosed = false;
+  /** World ranks on other nodes (links over MPI, mpi/): never single copy, shared memory or fast path. */
+  private readonly remote = new Set<number>();
+  /** Under mpirun/srun with more than one node: the MPI collectives among the node leaders. */
+  leaders: LeaderCollectives | null = null;
+  /** Called whenever an operation is posted (MPI progress polls soon after). */
+  onOperation: (() => void) | null = null;
 
   constructor(o: EngineOptions) {
     this.rank = o.rank;
@@ -93,13 +100,19 @@ export class Engine implements ProtocolHost, LinkHandler {
    * Bootstrap hands over a link that is identified and probed both ways: `read` is what our probe
    * of the peer found, `peerCanRead` what the peer's probe of us found.
    */
-  adopt(link: PeerLink, read: ReadPermission, peerCanRead: boolean): void {
+  adopt(link: PeerLink, read: ReadPermission, peerCanRead: boolean, remote = false): void {
     const r = link.rank;
+    if (remote) this.remote.add(r);
     const status = { get gone() { return link.state !== "up"; }, lose: () => this.loseRank(r) };
     this.links[r] = link;
     this.endpoints[r] = new SingleCopyEndpoint(r, link.pid, read, peerCanRead, this.counters, status, this.rank);
     link.handOver(this);
-    this.fast.attach(link);
+    if (!remote) this.fast.attach(link);
+  }
+
+  /** World rank `rank` is on another node (its link runs over MPI). */
+  isRemote(rank: number): boolean {
+    return this.remote.has(rank);
   }
 
   link(rank: number): PeerLink | null {
@@ -120,6 +133,7 @@ export class Engine implements ProtocolHost, LinkHandler {
   newRequest<T>(): Request<T> {
     if (this.pending++ === 0) this.keepAlive.ref();
     this.fast.progress.kick();
+    this.onOperation?.();
     return new Request<T>(this.untrack);
   }
 
@@ -178,7 +192,7 @@ export class Engine implements ProtocolHost, LinkHandler {
     }
     // The path as the receiver will see it: it may read us only if its probe of us succeeded.
     const path = selectPath(
-      { transport: this.transport, eagerLimit: this.tunables.eagerLimit, receiverCanRead: this.endpoints[dest]!.canBeRead, shmUsable: true, synchronous },
+      { transport: this.transport, eagerLimit: this.tunables.eagerLimit, receiverCanRead: this.endpoints[dest]!.canBeRead, shmUsable: true, synchronous, remote: this.remote.has(dest) },
       bytes,
     );
     if (path === "inline") this.eager.send(link, ctx, tag, views, bytes, req);

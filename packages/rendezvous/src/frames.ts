@@ -75,8 +75,8 @@ export interface Eager { t: typeof T.EAGER; c: string; g: number; n: number }
 export interface Rts { t: typeof T.RTS; c: string; g: number; n: number; i: number; v?: Descriptor }
 /** Receiver → sender: done with message `i` (copied, or refused); the sender's buffers are free. */
 export interface Fin { t: typeof T.FIN; i: number }
-/** Receiver → sender: send message `i` yourself, through the shared-memory ring (`s: 1`) or as DATA. */
-export interface Pull { t: typeof T.PULL; i: number; s?: 1 }
+/** Receiver → sender: send message `i` yourself, through the shared-memory ring (`s: 1`), by MPI_Isend (`s: 2`, its receive is posted) or as DATA. */
+export interface Pull { t: typeof T.PULL; i: number; s?: 1 | 2 }
 /** Sender → receiver: the `n` bytes of pulled message `i` follow. */
 export interface Data { t: typeof T.DATA; i: number; n: number }
 /** Goodbye: this rank closed its world; nothing follows. */
@@ -144,7 +144,7 @@ function invalid(h: Record<string, unknown>): string | null {
     case T.FIN:
       return isCount(h.i) ? null : "FIN needs i";
     case T.PULL:
-      return isCount(h.i) && (h.s === undefined || h.s === 1) ? null : "PULL needs i";
+      return isCount(h.i) && (h.s === undefined || h.s === 1 || h.s === 2) ? null : "PULL needs i";
     case T.DATA:
       return isCount(h.i) && isCount(h.n) ? null : "DATA needs i, n";
     case T.BYE:

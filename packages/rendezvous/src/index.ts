@@ -33,4 +33,5 @@ export type { Engine } from "./engine.js";
 export type { RecvResult } from "./matching.js";
 export type { CollectiveTransport } from "./transport.js";
 export type { Descriptor } from "./frames.js";
+export type { LeaderCollectives, LeaderOp, LeaderType } from "./mpi/leaders.js";
 export { bcastObject, gatherObject, allgatherObject, scatterObject, alltoallObject, reduceObject, allreduceObject, OBJECT_OPS, type ObjectOp } from "./object-collectives.js";

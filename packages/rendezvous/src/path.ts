@@ -6,9 +6,10 @@
 //   single-copy  the receiver copies straight from the sender's buffers (CMA)
 //   shm          the sender streams through the pair's shared-memory ring (double copy)
 //   socket       the sender streams DATA frames over the pair's socket
+//   mpi          the pair is on different nodes: MPI_Isend/MPI_Irecv between the user buffers
 import type { TransportName } from "@onecopy/cma";
 
-export type Path = "inline" | "single-copy" | "shm" | "socket";
+export type Path = "inline" | "single-copy" | "shm" | "socket" | "mpi";
 /** The paths of a rendezvous message (everything above the eager limit). */
 export type MoverPath = Exclude<Path, "inline">;
 
@@ -26,6 +27,8 @@ export interface PathFacts {
    * goes inline; the rendezvous protocol completes it on FIN or when the pulled bytes are out.
    */
   readonly synchronous?: boolean;
+  /** The pair is on different nodes (started by mpirun/srun): only MPI connects them. */
+  readonly remote?: boolean;
 }
 
 /** The path of a message of `bytes` bytes. */
@@ -35,6 +38,7 @@ export function selectPath(f: PathFacts, bytes: number): Path {
 
 /** The mover of a rendezvous message (its sender already chose not to send it inline). */
 export function selectMover(f: PathFacts): MoverPath {
+  if (f.remote) return "mpi";
   if (f.transport === "cma" && f.receiverCanRead) return "single-copy";
   if (f.transport !== "socket" && f.shmUsable) return "shm";
   return "socket";

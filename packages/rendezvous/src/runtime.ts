@@ -3,12 +3,14 @@
 import { existsSync, rmSync } from "node:fs";
 import { Packr } from "msgpackr";
 import { cmaDisabledReason } from "@onecopy/cma";
-import { connectWorld, type World } from "./bootstrap.js";
+import { connectWorld, type JobInfo, type World } from "./bootstrap.js";
 import { Communicator, WORLD_CTX, type RuntimeHandle } from "./communicator.js";
 import { ENV } from "./env.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { readTunables, type TUNABLES, type Tunables } from "./tunables.js";
 import { ANY_SOURCE } from "./constants.js";
+import { MpiJob } from "./mpi/job.js";
+import { mpiLauncherOf } from "./mpi/launcher.js";
 
 /** Options of {@link initWorld}; each overrides its environment variable. */
 export interface InitOptions {
@@ -44,6 +46,7 @@ class Runtime implements RuntimeHandle {
   constructor(
     private readonly world: World,
     private readonly onClosed?: () => void,
+    private readonly mpi: MpiJob | null = null,
   ) {
     process.on("beforeExit", this.onBeforeExit);
   }
@@ -62,6 +65,7 @@ class Runtime implements RuntimeHandle {
     await this.world.engine.close();
     this.world.server?.close();
     if (this.world.socketPath) rmSync(this.world.socketPath, { force: true });
+    this.mpi?.finalize();
     this.onClosed?.();
   }
 }
@@ -70,14 +74,22 @@ class Runtime implements RuntimeHandle {
 export type CommunicatorFactory<C extends Communicator> = (runtime: RuntimeHandle, ctx: string) => C;
 
 /**
- * Join the job started by `onecopy run` (or, without its environment, become a world of one,
- * like MPI singleton init) and return the world communicator.
+ * Join the job started by `onecopy run`, or by mpirun/mpiexec/srun (then MPI connects the nodes
+ * and single copy the ranks of each node), or, without either, become a world of one (like MPI
+ * singleton init), and return the world communicator.
  */
 export async function initWorld<C extends Communicator = Communicator>(
   opts: InitOptions = {},
   factory?: CommunicatorFactory<C>,
 ): Promise<C> {
-  const job = readJob(process.env) ?? { rank: 0, size: 1, jobDir: "", token: "" };
+  let job: JobInfo | null = readJob(process.env);
+  let mpi: MpiJob | null = null;
+  if (!job && mpiLauncherOf(process.env)) {
+    mpi = MpiJob.start(process.env);
+    const m = mpi;
+    job = { rank: m.rank, size: m.size, jobDir: m.jobDir, token: m.token, local: m.local, remote: (engine) => m.attach(engine) };
+  }
+  job ??= { rank: 0, size: 1, jobDir: "", token: "" };
   const overrides: Partial<Record<keyof typeof TUNABLES, number>> = {};
   if (opts.eagerLimit !== undefined) overrides.eagerLimit = opts.eagerLimit;
   if (opts.unexpectedLimit !== undefined) overrides.unexpectedLimit = opts.unexpectedLimit;
@@ -85,7 +97,8 @@ export async function initWorld<C extends Communicator = Communicator>(
   const tunables: Tunables = readTunables(overrides);
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + "\n"));
   const world = await connectWorld(job, tunables, warn);
-  const runtime = new Runtime(world, opts.onClosed);
+  await mpi?.started();
+  const runtime = new Runtime(world, opts.onClosed, mpi);
   const comm = factory ? factory(runtime, WORLD_CTX) : (new Communicator(runtime, WORLD_CTX, null) as C);
   reportReadFailures(world, warn);
   return comm;

@@ -29,6 +29,15 @@ export interface TransportStats {
   control: { messages: number };
   fastpath: { frames: number; bells: number };
   collSlots: { exchanges: number; oversize: number; fins: number; waits: number; bells: number };
+  /**
+   * What went through libmpi (ranks on other nodes, under mpirun/srun): `messages`/`bytes` —
+   * large messages received by the mpi mover (MPI_Irecv straight into the receive's buffers);
+   * `controlMessages`/`controlBytes` — MPI messages of the control streams received (frames, and
+   * small messages inline); `sentBytes` — every byte this process handed to MPI_Isend;
+   * `collectiveBytes` — bytes of the buffers this node leader gave the MPI collectives among the
+   * leaders (hierarchical allreduce, bcast).
+   */
+  mpi: PathStats & { controlMessages: number; controlBytes: number; sentBytes: number; collectiveBytes: number };
 }
 
 export function emptyStats(): TransportStats {
@@ -42,6 +51,7 @@ export function emptyStats(): TransportStats {
     control: { messages: 0 },
     fastpath: { frames: 0, bells: 0 },
     collSlots: { exchanges: 0, oversize: 0, fins: 0, waits: 0, bells: 0 },
+    mpi: { messages: 0, bytes: 0, controlMessages: 0, controlBytes: 0, sentBytes: 0, collectiveBytes: 0 },
   };
 }
 

@@ -43,7 +43,7 @@ describe("frames", () => {
       { t: T.RTS, c: "w", g: 1, n: 10, i: 1, v: [1, 2, 3] }, // odd descriptor
       { t: T.RTS, c: "w", g: 1, n: 10, i: 1, v: [1, -2] },
       { t: T.FIN },
-      { t: T.PULL, i: 1, s: 2 },
+      { t: T.PULL, i: 1, s: 3 },
       { t: T.DATA, i: 1 },
       { t: T.SHM, o: 9 },
       { t: T.HELLO, token: "x", rank: 1, size: 2 }, // no pid

@@ -17,6 +17,8 @@ export interface ProtocolHost {
   readonly errors: MessageErrors;
   /** The link to world rank `rank` (null for this rank). */
   link(rank: number): PeerLink | null;
+  /** World rank `rank` is on another node (only MPI connects us). */
+  isRemote(rank: number): boolean;
   /** The single-copy endpoint of world rank `rank`. */
   singleCopy(rank: number): SingleCopyEndpoint;
   /** A complete message (or an RTS) is here: match it or queue it as unexpected. */

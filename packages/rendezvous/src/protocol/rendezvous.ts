@@ -32,6 +32,7 @@ const PATH_WORDS: Record<MoverPath, string> = {
   "single-copy": "single copy",
   shm: "shared-memory double copy",
   socket: "socket",
+  mpi: "MPI",
 };
 
 export class RendezvousProtocol {
@@ -41,7 +42,7 @@ export class RendezvousProtocol {
   private readonly pulls = new PendingPulls();
   readonly socket: SocketMover;
   readonly shm: ShmMover;
-  private readonly movers: Record<MoverPath, Mover>;
+  private readonly movers: Partial<Record<MoverPath, Mover>>;
   private fallbackWarned = false;
 
   constructor(
@@ -51,6 +52,11 @@ export class RendezvousProtocol {
     this.socket = new SocketMover(host, this.pulls);
     this.shm = new ShmMover(host, this.pulls, this.socket, token);
     this.movers = { "single-copy": new SingleCopyMover(host), shm: this.shm, socket: this.socket };
+  }
+
+  /** Ranks on other nodes are reachable: large messages to and from them take `mover`. */
+  useMpi(mover: Mover): void {
+    this.movers.mpi = mover;
   }
 
   // ---- sender -----------------------------------------------------------------------------
@@ -87,7 +93,7 @@ export class RendezvousProtocol {
       },
     };
     s.streaming = true;
-    this.movers[f.s === 1 ? "shm" : "socket"].serve(link, job);
+    this.movers[f.s === 1 ? "shm" : f.s === 2 ? "mpi" : "socket"]!.serve(link, job);
   }
 
   // ---- receiver ---------------------------------------------------------------------------
@@ -142,6 +148,7 @@ export class RendezvousProtocol {
       eagerLimit: h.tunables.eagerLimit,
       receiverCanRead: a.iov !== undefined && h.singleCopy(a.src).canRead,
       shmUsable: this.shm.usable(link),
+      remote: h.isRemote(a.src),
     };
   }
 
@@ -149,7 +156,7 @@ export class RendezvousProtocol {
     const path = selectMover(facts);
     let moving: Promise<void>;
     try {
-      moving = this.movers[path].receive(link, a, t);
+      moving = this.movers[path]!.receive(link, a, t);
     } catch (err) {
       moving = Promise.reject(err); // e.g. a descriptor the copy refuses outright
     }

@@ -1,0 +1,160 @@
+// onecopy's inter-node path against Open MPI's own osu_bw over the same transport.
+//
+// Two ranks under the real mpirun with the same MCA parameters (ob1, btl self,vader|sm, the
+// version's default single copy), each time:
+//   onecopy    bench/lib/mpi-bw-rank.ts, the two ranks on two simulated nodes
+//              (ONECOPY_NODE_ID=a / b): every message takes the mpi mover (MPI_Isend and
+//              MPI_Irecv between the user buffers, driven from the event loop through koffi)
+//   Open MPI   bench/native/osu_lite.c --bench bw (window 64, capped at 256 MiB per window)
+// interleaved --runs times (default 3); medians of all samples; ratio = onecopy / Open MPI. Two
+// pairs, like against like: 4 KiB pages on both sides (plain Uint8Array / osu_lite's default
+// page-aligned buffers), and 2 MiB huge pages on both (allocBuffer() / osu_lite --hugepages);
+// CMA's speed depends on the pages far more than on who calls it.
+// The onecopy run also checks that every byte went through libmpi (stats().mpi.bytes).
+//
+// Then allreduce at 1–16 MiB on 4 ranks = 2 simulated nodes × 2: onecopy's hierarchical world
+// allreduce (node-local single copy, MPI_Iallreduce among the 2 leaders, node-local back) and its
+// flat one (ONECOPY_HIERARCHICAL=0) through bench/lib/versus-rank.ts, against Open MPI's
+// MPI_Allreduce over all 4 ranks (bench/native/osu_coll.c), OSU's loop, µs per call.
+//
+// Last, the polling cost (bench/lib/mpi-poll-rank.ts): the CPU a rank spends blocked for 2 s on
+// a receive from the other node (the progress loop backs off to timers), and the 8-byte
+// ping-pong latency between the nodes, next to osu_latency.
+//
+// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...] [--no-allreduce]
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { flagValue } from "./lib/args.js";
+import { machineFacts } from "./lib/machine.js";
+import { spawn } from "node:child_process";
+import { buildOsuProgram, measureOpenMpi, ompiCommand, runMpiJson, setupOpenMpi, type OmpiResult } from "./openmpi.js";
+import type { CellResult } from "./lib/osu-cells.js";
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const runs = Number(flagValue(argv, "--runs") ?? (quick ? 2 : 3));
+const sizes = (flagValue(argv, "--sizes") ?? "1048576,2097152,4194304,8388608,16777216").split(",").map(Number);
+const reps = quick ? 3 : 5;
+const targetMs = quick ? 150 : 300;
+const here = fileURLToPath(new URL(".", import.meta.url));
+const tsx = createRequire(import.meta.url).resolve("tsx");
+
+const setup = setupOpenMpi({ hugepages: true });
+if (!setup.available) {
+  console.log(`mpi-internode: skipped: ${setup.reason}\n${setup.help}`);
+  process.exit(0);
+}
+const s = setup;
+const cma = s.modes.find((m) => m.name === "ompi-cma")!;
+const pairs = [
+  { pages: "4 KiB pages", huge: false, mode: cma },
+  { pages: "huge pages", huge: true, mode: s.modes.find((m) => m.name === "ompi-cma-huge")! },
+];
+
+function onecopyCommand(huge: boolean): string[] {
+  const rank = (node: string) => [
+    "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, process.execPath, "--import", tsx, `${here}lib/mpi-bw-rank.ts`,
+    "--sizes", sizes.join(","), "--reps", String(reps), "--target-ms", String(targetMs), ...(huge ? ["--hugepages"] : []),
+  ];
+  return [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca, ...rank("a"), ":", ...rank("b")];
+}
+
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
+};
+
+const ours = new Map<string, number[]>();
+const theirs = new Map<string, number[]>();
+const add = (m: Map<string, number[]>, key: string, xs: number[]) => m.set(key, [...(m.get(key) ?? []), ...xs]);
+const problems: string[] = [];
+for (let run = 0; run < runs; run++) for (const pair of pairs) {
+  const o = await runMpiJson(onecopyCommand(pair.huge), 300_000);
+  if (o.code !== 0) problems.push(`onecopy run ${run}: exit ${o.code}: ${o.stderr.slice(-2000)}`);
+  for (const j of o.objects) {
+    if (j.type === "check" && j.dataOk !== true) problems.push(`onecopy run ${run}: the received bytes are wrong`);
+    if (j.type !== "result") continue;
+    const size = j.size as number;
+    if (j.mpiBytes !== j.expectBytes) problems.push(`onecopy ${size} B: ${String(j.mpiBytes)} bytes through MPI, expected ${String(j.expectBytes)}`);
+    add(ours, `${pair.pages} ${size}`, j.samples as number[]);
+  }
+  const m = await measureOpenMpi(s, pair.mode, { sizes, benches: ["bw"], reps, targetMs, warmupMs: 200 });
+  if (!m.ok) problems.push(`osu_lite run ${run}: ${m.message ?? "failed"}`);
+  for (const r of m.results as OmpiResult[]) add(theirs, `${pair.pages} ${r.size}`, r.samples);
+}
+
+const rows = pairs.flatMap((pair) =>
+  sizes.map((size) => {
+    const a = median(ours.get(`${pair.pages} ${size}`) ?? []);
+    const b = median(theirs.get(`${pair.pages} ${size}`) ?? []);
+    return { pages: pair.pages, size, onecopy: a, openmpi: b, ratio: a / b };
+  }),
+);
+const mib = (n: number) => `${n / (1 << 20)} MiB`;
+console.log(`inter-node path (two simulated nodes, Open MPI ${s.version}, ${[...s.common, ...cma.mca].join(" ")}), osu_bw window 64, MB/s, medians of ${runs} interleaved runs × ${reps} samples`);
+console.log("| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |\n|---|---:|---:|---:|---:|");
+for (const r of rows) console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+for (const p of problems) console.log(`problem: ${p}`);
+
+// ---- allreduce: hierarchical vs flat vs Open MPI, 2 nodes × 2 ranks ----------------------
+const allreduceRows: Array<Record<string, number>> = [];
+if (!argv.includes("--no-allreduce")) {
+  const coll = buildOsuProgram(s.mpicc, s.version, "osu_coll");
+  const aSizes = [1 << 20, 4 << 20, 16 << 20];
+  const cellArgs = ["--cells", aSizes.map((z) => `allreduce:${z}:${quick ? 3 : 5}:${quick ? 8 : 20}`).join(","), "--reps", String(quick ? 2 : 3)];
+  const onecopyColl = (hier: boolean) => {
+    const rank = (node: string) => ["-np", "2", "-x", `ONECOPY_NODE_ID=${node}`, "-x", `ONECOPY_HIERARCHICAL=${hier ? 1 : 0}`, process.execPath, "--import", tsx, `${here}lib/versus-rank.ts`, ...cellArgs];
+    return [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca, ...rank("a"), ":", ...rank("b")];
+  };
+  const runOnecopy = (cmd: string[]) =>
+    new Promise<CellResult[]>((done) => {
+      const p = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      p.on("close", (code) => {
+        const line = out.split("\n").find((l) => l.startsWith("@@RESULT "));
+        if (code !== 0 || !line) problems.push(`onecopy allreduce: exit ${code}: ${err.slice(-1500)}`);
+        done(line ? (JSON.parse(line.slice(9)) as { results: CellResult[] }).results : []);
+      });
+    });
+  const t = { hier: new Map<number, number[]>(), flat: new Map<number, number[]>(), ompi: new Map<number, number[]>() };
+  const put = (m: Map<number, number[]>, rs: CellResult[]) => {
+    for (const r of rs) {
+      if (!r.dataOk) problems.push(`allreduce ${r.size} B: wrong result`);
+      m.set(r.size, [...(m.get(r.size) ?? []), ...r.samples]);
+    }
+  };
+  for (let run = 0; run < runs; run++) {
+    put(t.hier, await runOnecopy(onecopyColl(true)));
+    put(t.flat, await runOnecopy(onecopyColl(false)));
+    if (coll.ok) {
+      const x = await runMpiJson(ompiCommand(s, cma, cellArgs, { np: 4, binary: coll.binary }), 300_000);
+      put(t.ompi, x.objects.filter((j) => j.type === "result") as unknown as CellResult[]);
+    }
+  }
+  console.log(`\nallreduce (sum of doubles), 4 ranks = 2 simulated nodes × 2, µs per call (OSU loop), medians of ${runs} interleaved runs`);
+  console.log("| size | onecopy hierarchical | onecopy flat | Open MPI MPI_Allreduce | hierarchical / Open MPI | flat / Open MPI |\n|---:|---:|---:|---:|---:|---:|");
+  for (const size of aSizes) {
+    const h = median(t.hier.get(size) ?? []);
+    const f = median(t.flat.get(size) ?? []);
+    const o = median(t.ompi.get(size) ?? []);
+    allreduceRows.push({ size, hierarchical: h, flat: f, openmpi: o });
+    console.log(`| ${mib(size)} | ${h.toFixed(0)} | ${f.toFixed(0)} | ${o.toFixed(0)} | ${(h / o).toFixed(2)} | ${(f / o).toFixed(2)} |`);
+  }
+  for (const p of problems) console.log(`problem: ${p}`);
+}
+// ---- polling cost ----------------------------------------------------------------------
+const pollCmd = [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca,
+  ...["a", "b"].flatMap((node, k) => [...(k ? [":"] : []), "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, process.execPath, "--import", tsx, `${here}lib/mpi-poll-rank.ts`])];
+const poll = (await runMpiJson(pollCmd, 120_000)).objects.find((j) => j.type === "poll") as { idle: { cpuPercent: number }; latencyUs: number } | undefined;
+const lat = await measureOpenMpi(s, cma, { sizes: [8], benches: ["latency"], reps: 3, targetMs, warmupMs: 200 });
+const ompiLat = median(lat.results.flatMap((r) => r.samples));
+if (poll) console.log(`\npolling: blocked 2 s on a remote receive: ${poll.idle.cpuPercent.toFixed(1)} % of a core; 8 B latency between the nodes ${poll.latencyUs.toFixed(1)} µs (Open MPI osu_latency ${ompiLat.toFixed(2)} µs)`);
+else problems.push("the polling measurement printed nothing");
+
+mkdirSync(`${here}results`, { recursive: true });
+writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, poll, ompiLatencyUs: ompiLat, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
+process.exit(problems.length ? 1 : 0);
