@@ -3,7 +3,7 @@
 // (f64 sum), osu_bcast and osu_alltoall at 8 B … 16 MiB, osu_bw with a window of 64 messages on
 // one send and one receive buffer at 1 … 64 MiB — measured in one run, interleaved:
 //
-//   node bench/run.js versus-ompi [--quick] [--np 2|4|2,4] [--rounds N] [--reps N]
+//   node bench/run.js versus-ompi [--quick] [--np 2|4|2,4] [--rounds N] [--reps N] [--ops bw,latency]
 //
 //   onecopy                  bench/lib/versus-rank.ts under onecopy's launcher (launch())
 //   Open MPI CMA             bench/native/osu_coll.c under mpirun, vader + single copy = CMA
@@ -55,7 +55,10 @@ if (!coll.ok) {
   process.exit(0);
 }
 
-const cells = tableCells(quick);
+// --ops bw,latency keeps only those cells (a quicker run while working on one of them).
+const ops = val("--ops")?.split(",");
+const cells = tableCells(quick).filter((c) => !ops || ops.includes(c.op));
+if (!cells.length) throw new RangeError(`--ops ${val("--ops")}: no such cells (ops: latency, barrier, allreduce, bcast, alltoall, bw)`);
 const cellArgs = ["--cells", cellsArg(cells), "--reps", String(reps), "--window", String(BW_WINDOW)];
 type Column = "onecopy" | OmpiMode["name"];
 const columns: Array<{ name: Column; label: string; mode?: OmpiMode }> = [
