@@ -5,13 +5,18 @@
 //     --transport cma,shm,socket   transports to run (default all; shm is skipped if the runtime
 //                                  does not support it yet)
 //     --runs N   launches per configuration (default 3, quick 1); --reps N   sweeps per launch
-//     --no-huge --no-ipc --no-raw --no-eager   leave parts out
+//     --no-huge --no-ipc --no-raw --no-eager --no-many --no-levers   leave parts out
 //     --ompi     add Open MPI (osu_lite under mpirun, CMA and no-single-copy modes) as columns;
 //                without Open MPI installed, explains how to install it (bench/openmpi.ts)
 //
 // Columns:
 //   onecopy           single copy (CMA), default settings
 //   onecopy huge      the same with allocBuffer() huge-page buffers on both ranks (--hugepages)
+//   cma-many          osu_bw/osu_bibw with each window spread over 8 separate buffers a side
+//                     (p2p.ts --buffers 8) beside OSU's one reused buffer (the onecopy column)
+//   cma-thp0          osu_bw with glibc's huge pages off (ONECOPY_THP=0): the registration
+//                     cache's MADV_COLLAPSE is then what puts reused buffers on huge pages
+//   cma-thp0-nocoll   the same with the collapse off too (ONECOPY_COLLAPSE_MIN=0): 4 KiB pages
 //   shm               ONECOPY_TRANSPORT=shm (shared-memory double copy), CMA off
 //   socket            ONECOPY_CMA=0 ONECOPY_TRANSPORT=socket: the fallback (socket DATA frames)
 //   child_process IPC fork() with serialization: 'advanced' (bench/ipc-baseline.ts)
@@ -80,6 +85,7 @@ interface Config {
   noCma?: boolean;
   transport?: TransportName;
   eagerLimit?: number;
+  env?: Record<string, string>;
   args: string[];
   /** Expected receive path for large messages (checked, reported). */
   expect?: string;
@@ -110,6 +116,12 @@ const common = ["--bench", "latency,bw,bibw", "--reps", String(reps), "--target-
 if (transports.includes("cma")) {
   main.push({ name: "cma", label: "onecopy (single copy)", args: common, expect: "singleCopy" });
   if (!argv.includes("--no-huge")) main.push({ name: "cma-huge", label: "onecopy, huge-page buffers", args: [...common, "--hugepages"], expect: "singleCopy" });
+  const bwOnly = ["--bench", "bw", ...common.slice(2)];
+  if (!argv.includes("--no-many")) main.push({ name: "cma-many", label: "onecopy, 8 separate buffers a side", args: ["--bench", "bw,bibw", ...common.slice(2), "--buffers", "8"], expect: "singleCopy" });
+  if (!argv.includes("--no-levers")) {
+    main.push({ name: "cma-thp0", label: "onecopy, ONECOPY_THP=0 (collapse on)", env: { ONECOPY_THP: "0" }, args: bwOnly, expect: "singleCopy" });
+    main.push({ name: "cma-thp0-nocoll", label: "onecopy, ONECOPY_THP=0 ONECOPY_COLLAPSE_MIN=0", env: { ONECOPY_THP: "0", ONECOPY_COLLAPSE_MIN: "0" }, args: bwOnly, expect: "singleCopy" });
+  }
 }
 if (transports.includes("shm")) {
   if (runtimeKnowsTransport()) main.push({ name: "shm", label: "shm double copy", noCma: true, transport: "shm", args: common, expect: "shm" });
@@ -172,6 +184,7 @@ async function runConfig(c: Config, run: number): Promise<void> {
     noCma: c.noCma,
     transport: c.transport,
     eagerLimit: c.eagerLimit,
+    env: c.env,
     timeoutMs: quick ? 60_000 : 600_000,
     onOutput: (l) => {
       if (l.stream !== "stderr") return;
@@ -287,7 +300,9 @@ const rawCell = (which: typeof raw, size: number) => cellOf(which?.results.find(
 
 /** Column name → cell getter, per benchmark. */
 function columns(bench: "latency" | "bw" | "bibw"): Array<[string, (size: number) => Cell | undefined]> {
-  const cols: Array<[string, (size: number) => Cell | undefined]> = main.map((c) => [c.name === "cma" ? "onecopy" : c.name === "cma-huge" ? "onecopy huge" : c.name, (s: number) => p2pCell(c.name, bench, s)]);
+  const shown = main.filter((c) => (reports.get(c.name) ?? []).some((rep) => rep.results.some((r) => r.bench === bench)));
+  const names: Record<string, string> = { cma: "onecopy", "cma-huge": "onecopy huge", "cma-many": "onecopy 8 bufs", "cma-thp0": "THP=0", "cma-thp0-nocoll": "THP=0 no collapse" };
+  const cols: Array<[string, (size: number) => Cell | undefined]> = shown.map((c) => [names[c.name] ?? c.name, (s: number) => p2pCell(c.name, bench, s)]);
   if (bench !== "bibw") for (const m of ompiModes) if (ompi.has(m.name)) cols.push([m.label, (s) => ompiCell(m.name, bench, s)]); // --ompi
   if (ipc && bench !== "bibw") cols.push(["node IPC", (s) => ipcCell(bench, s)]);
   if (bench === "bw") {
@@ -361,7 +376,7 @@ out();
 const BARS = { raw: { min: MiB, bar: 0.85 }, fallback: { min: 4 * MiB, bar: 4 }, ipc: { min: MiB, bar: 10 } };
 {
   const cols = columns("bw");
-  const head = ["size", ...cols.map(([n]) => n), "1c/raw", "huge/rawhuge", "1c/socket", ...(main.some((c) => c.name === "shm") ? ["1c/shm"] : []), "1c/IPC"];
+  const head = ["size", ...cols.map(([n]) => n), "1c/raw", "huge/rawhuge", "1c/socket", ...(main.some((c) => c.name === "shm") ? ["1c/shm"] : []), "1c/IPC", "one/8 bufs", "collapse on/off"];
   const rows = sizes.map((s) => {
     const one = p2pCell("cma", "bw", s);
     const row = [formatBytes(s), ...cols.map(([, get]) => fmtVal(get(s), "MB/s"))];
@@ -370,6 +385,8 @@ const BARS = { raw: { min: MiB, bar: 0.85 }, fallback: { min: 4 * MiB, bar: 4 },
     row.push(fmtRatio(ratio(one, p2pCell("socket", "bw", s)), s >= BARS.fallback.min ? BARS.fallback.bar : undefined));
     if (main.some((c) => c.name === "shm")) row.push(fmtRatio(ratio(one, p2pCell("shm", "bw", s))));
     row.push(fmtRatio(ratio(one, ipcCell("bw", s)), s >= BARS.ipc.min ? BARS.ipc.bar : undefined));
+    row.push(fmtRatio(ratio(one, p2pCell("cma-many", "bw", s))));
+    row.push(fmtRatio(ratio(p2pCell("cma-thp0", "bw", s), p2pCell("cma-thp0-nocoll", "bw", s))));
     return row;
   });
   table(

@@ -2,7 +2,7 @@
 //
 //   node packages/onecopy/dist/cli.js run -n 2 [--no-cma] [--transport cma|shm|socket] \
 //        [--eager-limit BYTES] bench/p2p.ts [--quick] [--bench latency,bw,bibw] [--hugepages] \
-//        [--sizes 4096,65536 | --min 1 --max 64MiB --step 2] [--reps 3] [--json out.json]
+//        [--sizes 4096,65536 | --min 1 --max 64MiB --step 2] [--reps 3] [--buffers N] [--json out.json]
 //
 // (Started on its own, outside the launcher, it relaunches itself as a job of 2 ranks.)
 // The whole suite over every transport, with the baselines, is bench/p2p-suite.ts.
@@ -15,7 +15,9 @@
 //
 // As in OSU, the send and receive buffers are allocated once at the largest size, pre-touched,
 // and reused (every message of a window reads the same send buffer and lands in the same
-// receive buffer). With --hugepages they come from allocBuffer() (2 MiB aligned, THP). For
+// receive buffer). --buffers N spreads each window over N separate send and N separate receive
+// buffers instead (message w uses buffer w mod N: the "many buffers" pattern, where no two
+// copies in flight share a destination). With --hugepages they come from allocBuffer() (2 MiB aligned, THP). For
 // large sizes the window is capped at --max-window-bytes (default 256 MiB per window) so one
 // iteration stays short; the JSON records the window used. Iteration counts adapt to a time
 // target per measurement (--target-ms for bw/bibw, 2.5× that for latency) after timed warm-up
@@ -106,6 +108,8 @@ interface Options {
   window: number;
   maxWindowBytes: number;
   hugepages: boolean;
+  /** Separate send/receive buffers per side a window is spread over (1: OSU's one buffer each side). */
+  buffers: number;
   json: string | null;
   label: string;
   progress: boolean;
@@ -129,6 +133,7 @@ function parseArgs(argv: string[]): Options {
     window: Number(val("--window") ?? 64),
     maxWindowBytes: parseBytes(val("--max-window-bytes") ?? "256MiB"),
     hugepages: argv.includes("--hugepages"),
+    buffers: Math.max(1, Number(val("--buffers") ?? 1)),
     json: val("--json") ?? null,
     label: val("--label") ?? process.env.ONECOPY_TRANSPORT ?? (process.env.ONECOPY_CMA === "0" ? "fallback" : "cma"),
     progress: !argv.includes("--no-progress"),
@@ -178,10 +183,13 @@ async function run(comm: Comm, o: Options): Promise<void> {
   const me = comm.rank;
   const peer = 1 - me;
   const maxSize = Math.max(...o.sizes);
-  const sbuf = alloc(maxSize, o.hugepages);
-  const rbuf = alloc(maxSize, o.hugepages);
+  const sbufs = Array.from({ length: o.buffers }, () => alloc(maxSize, o.hugepages));
+  const rbufs = Array.from({ length: o.buffers }, () => alloc(maxSize, o.hugepages));
+  const sbuf = sbufs[0]!;
+  const rbuf = rbufs[0]!;
   for (let i = 0; i < sbuf.length; i++) sbuf[i] = pattern(i);
-  rbuf.fill(1); // touch every page
+  for (const b of sbufs.slice(1)) b.set(sbuf);
+  for (const b of rbufs) b.fill(1); // touch every page
   const ack = new Uint8Array(4);
   const ctrl = new Int32Array(1);
   const backing = o.hugepages ? (bufferBacking(sbuf.buffer as ArrayBuffer)?.kind ?? "heap") : "heap";
@@ -205,8 +213,11 @@ async function run(comm: Comm, o: Options): Promise<void> {
 
   /** One iteration of a benchmark at `size`. */
   function iteration(bench: BenchName, size: number, win: number): () => Promise<void> {
-    const s = sbuf.subarray(0, size);
-    const r = rbuf.subarray(0, size);
+    const ss = sbufs.map((b) => b.subarray(0, size));
+    const rs = rbufs.map((b) => b.subarray(0, size));
+    const s = ss[0]!;
+    const r = rs[0]!;
+    const nb = o.buffers;
     if (bench === "latency") {
       return me === 0
         ? async () => {
@@ -222,21 +233,21 @@ async function run(comm: Comm, o: Options): Promise<void> {
       return me === 0
         ? async () => {
             const reqs = [];
-            for (let w = 0; w < win; w++) reqs.push(comm.isend(s, 1, TAG_DATA));
+            for (let w = 0; w < win; w++) reqs.push(comm.isend(ss[w % nb]!, 1, TAG_DATA));
             await waitAll(reqs);
             await comm.recv(ack, 1, TAG_ACK);
           }
         : async () => {
             const reqs = [];
-            for (let w = 0; w < win; w++) reqs.push(comm.irecv(r, 0, TAG_DATA));
+            for (let w = 0; w < win; w++) reqs.push(comm.irecv(rs[w % nb]!, 0, TAG_DATA));
             await waitAll(reqs);
             await comm.send(ack, 0, TAG_ACK);
           };
     }
     return async () => {
       const reqs: Array<PromiseLike<unknown>> = [];
-      for (let w = 0; w < win; w++) reqs.push(comm.irecv(r, peer, TAG_DATA));
-      for (let w = 0; w < win; w++) reqs.push(comm.isend(s, peer, TAG_DATA));
+      for (let w = 0; w < win; w++) reqs.push(comm.irecv(rs[w % nb]!, peer, TAG_DATA));
+      for (let w = 0; w < win; w++) reqs.push(comm.isend(ss[w % nb]!, peer, TAG_DATA));
       await waitAll(reqs);
     };
   }

@@ -68,3 +68,5 @@ export {
 export { getCpuAffinity, setCpuAffinity, cpuAffinityUnavailable, formatCpuList, parseCpuList, MAX_CPU } from "./affinity.js";
 export { readProcStat, type ProcStat } from "./proc-stat.js";
 export { libc, libcError } from "./libc.js";
+export { prepareForCopy, registrationStats, registrationDefaults, collapsesInFlight, type RegistrationStats } from "./registration.js";
+export { collapseRange, collapseRangeAsync, looksResident, populateRange, hugePageBytes, alignedInterior, HUGE_PAGE, MADV_COLLAPSE, MADV_POPULATE_WRITE, type AdviceResult } from "./madvise.js";

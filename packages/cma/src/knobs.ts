@@ -91,6 +91,18 @@ export const KNOBS = {
     parse: parseSwitch,
     doc: "1 (default): ranks started by the launcher get GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc >= 2.35; merged into a GLIBC_TUNABLES you set, never overriding your own hugetlb value), so glibc advises transparent huge pages for its large allocations and an ordinary new Float64Array(n) lands on 2 MiB pages, which the kernel pins for CMA one per 2 MiB instead of one per 4 KiB. Measured here: a 64 MiB Float64Array got 62 MiB of AnonHugePages with it and none without; the RSS of a program holding 200 000 small objects was unchanged (147.6 vs 148.3 MiB). 0 leaves GLIBC_TUNABLES alone.",
   } satisfies Knob<boolean>,
+  collapseMin: bytes(
+    "ONECOPY_COLLAPSE_MIN",
+    "cma",
+    4 << 20,
+    "Registration cache, collapse: the second time an ordinary buffer of at least this many bytes takes part in a single copy (sent with a descriptor, or copied into), onecopy collapses its 2 MiB-aligned interior onto transparent huge pages (madvise MADV_COLLAPSE, Linux >= 6.1, contents kept) on a worker thread, and remembers it per ArrayBuffer, so later messages copy from and into huge pages. For buffers glibc did not put on huge pages (ONECOPY_THP=0, programs not started by the launcher). Measured here (osu_bw pattern, ONECOPY_THP=0, loaded 2-core VM): receiver CPU per message 16 MiB 3.5-4.3 -> 1.5-1.8 ms, 64 MiB 12-13.4 -> 5.3-6.3 ms, 4 MiB 0.54-0.64 -> 0.36-0.49 ms; the collapse itself costs about 40 ms per 64 MiB on a worker (the 2nd and 3rd messages of a buffer are slower meanwhile), about 2 ms on memory already on huge pages; peak RSS unchanged. 0 turns it off.",
+  ),
+  populateMin: bytes(
+    "ONECOPY_POPULATE_MIN",
+    "cma",
+    0,
+    "Registration cache, populate: a receive buffer of at least this many bytes whose pages are not faulted in yet (mincore on three sampled pages) is populated writable (madvise MADV_POPULATE_WRITE, contents kept) before the copy into it, instead of the kernel faulting its pages in one by one inside the copy. Off by default (0) because it did not measure faster: the pages must be zeroed either way, so it only moves that cost in front of the copy. Measured here: on 4 KiB pages populate + copy of a fresh 64 MiB buffer 65-95 ms vs 90-105 ms copying into it directly; on huge pages (the launcher's default, ONECOPY_THP=1) no gain or a loss; in whole messages (fresh receive buffer per message, 4-64 MiB) the difference was within the noise of a loaded machine.",
+  ),
   // ---- the messaging runtime -------------------------------------------------------------
   transport: {
     env: "ONECOPY_TRANSPORT",

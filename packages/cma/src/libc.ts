@@ -19,6 +19,7 @@ export interface Libc {
   mmap: NativeFn;
   munmap: NativeFn;
   madvise: NativeFn;
+  mincore: NativeFn;
   getpid: NativeFn;
   sched_yield: NativeFn;
   getsockopt: NativeFn;
@@ -72,6 +73,7 @@ function load(): Libc | null {
       mmap: lib.func("void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)"),
       munmap: lib.func("int munmap(void *addr, size_t length)"),
       madvise: lib.func("int madvise(void *addr, size_t length, int advice)"),
+      mincore: lib.func("int mincore(void *addr, size_t length, void *vec)"),
       getpid: lib.func("int getpid()"),
       sched_yield: lib.func("int sched_yield()"),
       getsockopt: lib.func("int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)"),

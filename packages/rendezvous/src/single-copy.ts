@@ -10,7 +10,7 @@
 // Loss fails with ERR_PEER_LOST (the copy core's errno as `cause`); anything else keeps its own
 // code (EFAULT from a live peer is a real bug or a mismatch). EPERM and a switched-off CMA also
 // turn single copy towards the peer off for the rest of the job, so later messages take another path at once.
-import { cmaDisabledReason, readProcStat, transfer, type CmaError, type IoList } from "@onecopy/cma";
+import { cmaDisabledReason, prepareForCopy, readProcStat, transfer, type CmaError, type IoList } from "@onecopy/cma";
 import { ioListOfViews } from "./buffers.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { TransportStats } from "./stats.js";
@@ -99,6 +99,8 @@ export class SingleCopyEndpoint {
 
   private async copy(dir: "read" | "write", local: readonly Uint8Array[], remote: IoList, bytes: number): Promise<number> {
     try {
+      // The registration cache: populate an untouched destination, collapse a reused buffer (registration.ts).
+      prepareForCopy(local, dir === "read" ? "destination" : "source");
       const n = await transfer(dir, this.pid, ioListOfViews(local, bytes), remote);
       const c = this.counters.singleCopy;
       c.messages++;

@@ -4,6 +4,7 @@
 // done with its buffers (FIN after a single copy; the last byte out for a pulled stream). Until
 // then this module holds the sender's buffers. A single copy that fails for a reason other than
 // the peer's loss (EFAULT, EPERM, ...) falls back to the next path, with one warning per process.
+import { prepareForCopy } from "@onecopy/cma";
 import { ErrorCode } from "../errors.js";
 import { ioListOfViews, allocMessage } from "../buffers.js";
 import { T, type Data, type Fin, type Pull, type Rts, type ShmFrame } from "../frames.js";
@@ -66,7 +67,10 @@ export class RendezvousProtocol {
     const id = this.nextId++;
     this.sends.set(id, { link, views, bytes, req, streaming: false });
     const f: Rts = { t: T.RTS, c: ctx, g: tag, n: bytes, i: id };
-    if (withDescriptor) f.v = ioListOfViews(views, bytes);
+    if (withDescriptor) {
+      prepareForCopy(views, "source"); // the registration cache: a reused send buffer gets huge pages
+      f.v = ioListOfViews(views, bytes);
+    }
     this.host.control(link, f);
   }
 
