@@ -7,18 +7,7 @@ import { describe, expect, it } from "vitest";
 import { builtinKernel, BUILTIN_OPS, type BuiltinOp } from "../../packages/collectives/src/ops.js";
 import { DTYPES, typed } from "../../packages/collectives/src/datatypes.js";
 import { combineIn, giveArena, hasSimd, SIMD_STEP, takeArena } from "../../packages/collectives/src/wasm-kernels.js";
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./fixtures/reference.js";
 
 const SPECIAL = [NaN, -0, 0, Infinity, -Infinity, 5e-324, -5e-324, 1e-310, Number.MAX_VALUE, -Number.MAX_VALUE, 1, -1, 0.1, 3.4028234663852886e38, 1.401298464324817e-45];
 
