@@ -27,6 +27,7 @@ describe("hang report", () => {
     const r = await run(2, ["--hang-report", "1", "--hang-exit"], "awaited").done;
     expect(r.code, r.stderr).toBe(125);
     expect(r.stderr).toMatch(/rank 0: await irecv from rank 1, tag 6 \d+\.\d s/);
+    expect(r.stderr).toMatch(/await irecv from rank 1, tag 7 \d+\.\d s/); // waitAll lists each pending request
     expect(r.stderr).toMatch(/rank 1: await irecv from rank 0, tag 6 \d+\.\d s/);
     expect(r.stderr).not.toMatch(/await i(send|recv)[^\n]*tag 4/); // the requests that completed left no record
   });

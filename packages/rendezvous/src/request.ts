@@ -6,7 +6,7 @@ import { ANY_SOURCE, ANY_TAG } from "./constants.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { failedUnobserved } from "./unobserved.js";
 import { userFacing } from "./user-stack.js";
-import { block, NO_COMM, NO_PEER } from "./blocked-calls.js";
+import { block, NO_COMM, NO_PEER, unblock, type BlockedCall } from "./blocked-calls.js";
 import { checkWaitOptions, within, type WaitOptions } from "./wait-options.js";
 
 /** A typed-array class (Float64Array, Int32Array, …) or anything with BYTES_PER_ELEMENT. */
@@ -230,8 +230,52 @@ export class Request<T = void> implements PromiseLike<T> {
 }
 
 /** Wait for every request; rejects with the first failure after all have settled. */
-export async function waitAll<T>(reqs: Iterable<Request<T> | PromiseLike<T>>): Promise<T[]> {
-  const settled = await Promise.allSettled(Array.from(reqs, (r) => Promise.resolve(r)));
+export function waitAll<T>(reqs: Iterable<Request<T> | PromiseLike<T>>): Promise<T[]> {
+  const list = Array.from(reqs);
+  for (let i = 0; i < list.length; i++) if (!(list[i] instanceof Request)) return waitAllSettled(list);
+  return waitAllRequests(list as Array<Request<T>>);
+}
+
+/**
+ * Requests only (the common case): no promise per request. Each one still pending is listed in
+ * the hang registry as an awaited request (as `await req` lists it) until it settles.
+ */
+function waitAllRequests<T>(list: Array<Request<T>>): Promise<T[]> {
+  let left = 0;
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    r.observed = true;
+    if (!r.done) left++;
+  }
+  if (left === 0) return outcomes(list);
+  return userFacing(
+    new Promise<T[]>((resolve, reject) => {
+      const one = (rec: BlockedCall) => () => {
+        unblock(rec);
+        if (--left === 0) outcomes(list).then(resolve, reject);
+      };
+      for (let i = 0; i < list.length; i++) {
+        const r = list[i]!;
+        if (!r.done) r.whenSettled(one(block("await request", NO_COMM, NO_PEER, -1, 0, r)));
+      }
+    }),
+  );
+}
+
+/** The values of settled requests `list`, or the first one's error. */
+function outcomes<T>(list: ReadonlyArray<Request<T>>): Promise<T[]> {
+  const out = new Array<T>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    const e = r.failure;
+    if (e !== undefined) return userFacing(Promise.reject(e));
+    out[i] = r.result as T;
+  }
+  return Promise.resolve(out);
+}
+
+async function waitAllSettled<T>(list: Array<Request<T> | PromiseLike<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(list.map((r) => Promise.resolve(r)));
   const failed = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
