@@ -23,6 +23,15 @@ describe("hang report", () => {
     expect(Date.now() - t0).toBeLessThan(35_000); // well before --timeout 40
   });
 
+  it("awaited requests are named by their labels (built only when the launcher asks)", { timeout: 60_000 }, async () => {
+    const r = await run(2, ["--hang-report", "1", "--hang-exit"], "awaited").done;
+    expect(r.code, r.stderr).toBe(125);
+    expect(r.stderr).toMatch(/rank 0: await irecv from rank 1, tag 6 \d+\.\d s/);
+    expect(r.stderr).toMatch(/await irecv from rank 1, tag 7 \d+\.\d s/); // waitAll lists each pending request
+    expect(r.stderr).toMatch(/rank 1: await irecv from rank 0, tag 6 \d+\.\d s/);
+    expect(r.stderr).not.toMatch(/await i(send|recv)[^\n]*tag 4/); // the requests that completed left no record
+  });
+
   it("a 3-rank ring of receives: cycle 0 → 1 → 2 → 0", { timeout: 60_000 }, async () => {
     const r = await run(3, ["--hang-report", "1", "--hang-exit"], "ring").done;
     expect(r.code, r.stderr).toBe(125);

@@ -35,7 +35,15 @@ export class BlockedCall {
     readonly tag: number,
     /** For a collective: its number among this communicator's blocking collectives (1, 2, …); else 0. */
     readonly seq: number,
+    /** An awaited request: `call` is read as "await <its label>" when asked (the label is built then, not per call). */
+    readonly request: { readonly label: string | null } | null = null,
   ) {}
+
+  /** The call's name as reported. */
+  get name(): string {
+    const label = this.request?.label;
+    return label ? `await ${label}` : this.call;
+  }
 }
 
 let head: BlockedCall | null = null;
@@ -43,8 +51,8 @@ let settled = 0;
 const collectiveCount = new WeakMap<BlockedComm, number>();
 
 /** Register a blocked call; pass the record to `userFacing` (or {@link unblock}) to drop it when it settles. */
-export function block(call: string, comm: BlockedComm, peer: number, tag: number, seq = 0): BlockedCall {
-  const rec = new BlockedCall(call, comm, peer, tag, seq);
+export function block(call: string, comm: BlockedComm, peer: number, tag: number, seq = 0, request: BlockedCall["request"] = null): BlockedCall {
+  const rec = new BlockedCall(call, comm, peer, tag, seq, request);
   rec.next = head;
   if (head) head.prev = rec;
   head = rec;
@@ -113,7 +121,7 @@ export function hangAnswer(rank: number, engine: Engine | undefined): HangAnswer
       continue;
     }
     const peerWorld = b.peer >= 0 ? (b.comm.group[b.peer] ?? NO_PEER) : b.peer;
-    out.push({ call: b.call, comm: b.comm.ctx, group: [...b.comm.group], peer: b.peer, peerWorld, tag: b.tag, seq: b.seq, ms: now - b.since });
+    out.push({ call: b.name, comm: b.comm.ctx, group: [...b.comm.group], peer: b.peer, peerWorld, tag: b.tag, seq: b.seq, ms: now - b.since });
   }
   let progress = settled;
   let inFlight = false;

@@ -6,7 +6,7 @@ import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./
 import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
-import { mapRequest, Request, Status } from "./request.js";
+import { describeOp, mapRequest, Request, Status } from "./request.js";
 import type { TransportStats } from "./stats.js";
 import { claimIfAny, claimWhenArrived, Message } from "./matched-message.js";
 import { Group } from "./group.js";
@@ -149,9 +149,8 @@ export class Communicator extends EventEmitter {
     return this.localOf ? this.localOf.get(world)! : world;
   }
 
-  private status<T extends RecvResult>(inner: Request<T>): Request<Status> {
-    return mapRequest(inner, (r) => new Status(this.localRank(r.source), r.tag, r.bytes));
-  }
+  /** A receive's result as the program sees it (one function per communicator, none per message). */
+  private readonly toStatus = (r: RecvResult): Status => new Status(this.localRank(r.source), r.tag, r.bytes);
 
   // ---- point to point -------------------------------------------------------------------
 
@@ -161,9 +160,7 @@ export class Communicator extends EventEmitter {
    * modify or release `data` until the request completes**.
    */
   isend(data: MessageData, dest: number, tag = 0): Request<void> {
-    const req = this.startSend(data, dest, tag);
-    req.label = `isend to rank ${dest}, tag ${tag}`;
-    return req;
+    return this.startSend(data, dest, tag).labelAs("isend", dest, tag);
   }
 
   private startSend(data: MessageData, dest: number, tag: number): Request<void> {
@@ -188,14 +185,17 @@ export class Communicator extends EventEmitter {
     const { pieces, bytes } = measure(data, "issend data");
     if (d === PROC_NULL) return completed<void>(undefined);
     const views = this.tinyPieces(pieces, bytes) ? [packPieces(data, bytes, "issend data")] : viewsOf(data, "issend data").views;
-    const req = this.engine.isend(this.ctx, d, t, views, bytes, true);
-    req.label = `issend to rank ${dest}, tag ${tag}`;
-    return req;
+    return this.engine.isend(this.ctx, d, t, views, bytes, true).labelAs("issend", dest, tag);
   }
 
   /** Synchronous-mode send (MPI_Ssend): resolves once the receiver has matched the message. `opts` bounds the wait as for {@link send}. */
   ssend(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
-    return this.call(() => this.issend(data, dest, tag), opts, () => `ssend to rank ${dest}, tag ${tag}`, "ssend", dest, tag);
+    try {
+      const o = this.waitOptions(opts, "ssend", dest, tag);
+      return this.settled(this.issend(data, dest, tag), o, "ssend", dest, tag);
+    } catch (err) {
+      return userFacing(Promise.reject(err));
+    }
   }
 
   /** Many small pieces travel packed (the kernel would pin a page per iovec): see path.ts. */
@@ -209,7 +209,12 @@ export class Communicator extends EventEmitter {
    * so `data` stays in use until the receiver is done with it.
    */
   send(data: MessageData, dest: number, tag = 0, opts?: WaitOptions): Promise<void> {
-    return this.call(() => this.startSend(data, dest, tag), opts, () => `send to rank ${dest}, tag ${tag}`, "send", dest, tag);
+    try {
+      const o = this.waitOptions(opts, "send", dest, tag);
+      return this.settled(this.startSend(data, dest, tag), o, "send", dest, tag);
+    } catch (err) {
+      return userFacing(Promise.reject(err));
+    }
   }
 
   /**
@@ -217,9 +222,7 @@ export class Communicator extends EventEmitter {
    * ANY_TAG). A message longer than `data` fails with `ERR_TRUNCATE`.
    */
   irecv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG): Request<Status> {
-    const req = this.startRecv(data, source, tag);
-    req.label = `irecv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`;
-    return req;
+    return this.startRecv(data, source, tag).labelAs("irecv", source, tag);
   }
 
   private startRecv(data: MessageData, source: number, tag: number): Request<Status> {
@@ -228,7 +231,7 @@ export class Communicator extends EventEmitter {
     const t = this.checkTag(tag, "irecv", true);
     const { pieces, bytes } = measure(data, "irecv data");
     if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
-    if (!this.tinyPieces(pieces, bytes)) return this.status(withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes)));
+    if (!this.tinyPieces(pieces, bytes)) return withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes)).retype(this.toStatus);
     // Receive contiguously, then scatter into the pieces.
     const staging = new Uint8Array(bytes);
     const inner = withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, [staging], bytes));
@@ -245,7 +248,12 @@ export class Communicator extends EventEmitter {
    * has matched completes.
    */
   recv(data: MessageData, source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: WaitOptions): Promise<Status> {
-    return this.call(() => this.startRecv(data, source, tag), opts, () => `recv from ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`, "recv", source, tag);
+    try {
+      const o = this.waitOptions(opts, "recv", source, tag);
+      return this.settled(this.startRecv(data, source, tag), o, "recv", source, tag);
+    } catch (err) {
+      return userFacing(Promise.reject(err));
+    }
   }
 
   /** Send and receive at once (no deadlock whatever the order on the two ranks). */
@@ -285,7 +293,7 @@ export class Communicator extends EventEmitter {
         return mapRequest(withdrawableProbe(this.engine, this.ctx, s, t), (m) => new Status(this.localRank(m.src), m.tag, m.bytes));
       },
       opts,
-      () => `probe for ${source === ANY_SOURCE ? "any rank" : `rank ${source}`}, tag ${tag === ANY_TAG ? "any" : tag}`,
+      () => describeOp("probe", source, tag),
       "probe",
       source,
       tag,
@@ -480,10 +488,28 @@ export class Communicator extends EventEmitter {
     try {
       const o = opts === undefined ? undefined : checkWaitOptions(opts, what?.() ?? "wait");
       const req = start();
+      if (req.succeeded) return req.wait();
       return userFacing(o && !req.done ? req.bounded(req.wait(), o, what?.() ?? "wait") : req.wait(), req.done ? undefined : block(kind, this, peer, tag));
     } catch (err) {
       return userFacing(Promise.reject(err));
     }
+  }
+
+  /** `opts` checked (ERR_INVALID_ARG names the call); the call's description is built only when there are options. */
+  private waitOptions(opts: WaitOptions | undefined, op: string, peer: number, tag: number): WaitOptions | undefined {
+    return opts === undefined ? undefined : checkWaitOptions(opts, describeOp(op, peer, tag));
+  }
+
+  /**
+   * The promise of blocking call `op`'s request, bounded by `o`. A request that completed while
+   * it was started (an eager send the ring took, a receive of a queued message) resolves at once:
+   * no registry record, no extra async step. One that must wait is listed in the hang registry
+   * until it settles, and its rejection names the program's frames (userFacing).
+   */
+  private settled<T>(req: Request<T>, o: WaitOptions | undefined, op: string, peer: number, tag: number): Promise<T> {
+    if (req.succeeded) return req.wait();
+    if (req.done) return userFacing(req.wait());
+    return userFacing(o ? req.bounded(req.wait(), o, describeOp(op, peer, tag)) : req.wait(), block(op, this, peer, tag));
   }
 }
 

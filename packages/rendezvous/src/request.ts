@@ -2,10 +2,11 @@
 // The promise is created only when someone awaits, so an un-awaited request that fails does
 // not become an unhandled rejection (as with MPI, its error surfaces at test()/wait()).
 
+import { ANY_SOURCE, ANY_TAG } from "./constants.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import { failedUnobserved } from "./unobserved.js";
 import { userFacing } from "./user-stack.js";
-import { block, NO_COMM, NO_PEER } from "./blocked-calls.js";
+import { block, NO_COMM, NO_PEER, unblock, type BlockedCall } from "./blocked-calls.js";
 import { checkWaitOptions, within, type WaitOptions } from "./wait-options.js";
 
 /** A typed-array class (Float64Array, Int32Array, …) or anything with BYTES_PER_ELEMENT. */
@@ -46,8 +47,11 @@ type Settle<T> = { ok: true; value: T } | { ok: false; error: Error };
 export class Request<T = void> implements PromiseLike<T> {
   // Stored untyped so that a Request<Sub> is usable where a Request<Super> is expected.
   private outcome: Settle<unknown> | null = null;
-  private waiters: Array<(s: Settle<unknown>) => void> = [];
+  /** Made on the first waiter: most requests of a ping-pong have one, many have none. */
+  private waiters: Array<(s: Settle<unknown>) => void> | null = null;
   private onSettle: (() => void) | null;
+  /** Applied to the value on resolve (see {@link retype}): maps without a second request. */
+  private transform: ((v: never) => unknown) | null = null;
   /**
    * @internal Set on receives and probes while they can be withdrawn: takes the operation out of
    * matching and rejects the request with `err` if it has not matched yet (true), else false.
@@ -55,8 +59,33 @@ export class Request<T = void> implements PromiseLike<T> {
   withdraw: ((err: Error) => boolean) | null = null;
   /** @internal Someone asked for its outcome (wait(), await, or test() that threw). */
   observed = false;
+  private text: string | null = null;
+  /** What the program started, as `describe` parts: the label is built only when it is read. */
+  private op: string | null = null;
+  private opPeer = 0;
+  private opTag = 0;
+
   /** @internal What the program started (e.g. "isend to rank 1, tag 5"), set on requests handed to it; reported if it fails unobserved. */
-  label: string | null = null;
+  get label(): string | null {
+    return this.text ?? (this.op === null ? null : describeOp(this.op, this.opPeer, this.opTag));
+  }
+
+  set label(text: string | null) {
+    this.text = text;
+    this.op = null;
+  }
+
+  /** @internal Label it as {@link describeOp}(op, peer, tag) would, without building the string now. */
+  labelAs(op: string, peer: number, tag: number): this {
+    this.op = op;
+    this.opPeer = peer;
+    this.opTag = tag;
+    return this;
+  }
+
+  private get labelled(): boolean {
+    return this.text !== null || this.op !== null;
+  }
 
   /** @internal */
   constructor(onSettle: (() => void) | null = null) {
@@ -96,7 +125,7 @@ export class Request<T = void> implements PromiseLike<T> {
   /** @internal Call `cb` once it has settled (at once if it has), without making a promise. */
   whenSettled(cb: () => void): void {
     if (this.outcome) cb();
-    else this.waiters.push(() => cb());
+    else (this.waiters ??= []).push(cb);
   }
 
   /**
@@ -108,12 +137,12 @@ export class Request<T = void> implements PromiseLike<T> {
    */
   wait(opts?: WaitOptions): Promise<T> {
     this.observed = true;
+    const done = this.outcome;
+    if (done) return done.ok ? Promise.resolve(done.value as T) : Promise.reject(done.error);
     const p = new Promise<T>((resolve, reject) => {
-      const deliver = (s: Settle<unknown>) => (s.ok ? resolve(s.value as T) : reject(s.error));
-      if (this.outcome) deliver(this.outcome);
-      else this.waiters.push(deliver);
+      (this.waiters ??= []).push((s: Settle<unknown>) => (s.ok ? resolve(s.value as T) : reject(s.error)));
     });
-    if (opts === undefined || this.outcome) return p;
+    if (opts === undefined) return p;
     let o: WaitOptions | undefined;
     try {
       o = checkWaitOptions(opts, "wait");
@@ -148,13 +177,34 @@ export class Request<T = void> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
-    const blocked = this.done ? undefined : block(this.label ? `await ${this.label}` : "await request", NO_COMM, NO_PEER, -1);
+    // Done and succeeded: nothing to wait for, nothing to re-stack (no registry record, no async hop).
+    if (this.outcome?.ok) return Promise.resolve(this.outcome.value as T).then(onfulfilled, onrejected);
+    const blocked = this.done ? undefined : block("await request", NO_COMM, NO_PEER, -1, 0, this);
     return userFacing(this.wait(), blocked).then(onfulfilled, onrejected);
+  }
+
+  /**
+   * @internal This request, its value mapped by `f` (which must not throw) when it resolves: the
+   * cheap form of {@link mapRequest} for a request nobody else reads the value of.
+   */
+  retype<B>(f: (v: T) => B): Request<B> {
+    const self = this as unknown as Request<B>;
+    if (this.outcome) {
+      if (this.outcome.ok) this.outcome = { ok: true, value: f(this.outcome.value as T) };
+      return self;
+    }
+    self.transform = f as (v: never) => unknown;
+    return self;
   }
 
   /** @internal */
   resolve(value: T): void {
-    this.settle({ ok: true, value });
+    const f = this.transform;
+    if (f === null) this.settle({ ok: true, value });
+    else {
+      this.transform = null;
+      this.settle({ ok: true, value: (f as (v: T) => unknown)(value) });
+    }
   }
 
   /** @internal */
@@ -166,10 +216,13 @@ export class Request<T = void> implements PromiseLike<T> {
     if (this.outcome) return;
     this.outcome = s;
     this.withdraw = null;
-    if (!s.ok && this.label !== null && !this.observed) failedUnobserved(this);
+    this.transform = null;
+    if (!s.ok && this.labelled && !this.observed) failedUnobserved(this);
     const ws = this.waiters;
-    this.waiters = [];
-    for (const w of ws) w(s);
+    if (ws !== null) {
+      this.waiters = null;
+      for (let i = 0; i < ws.length; i++) ws[i]!(s);
+    }
     const cb = this.onSettle;
     this.onSettle = null;
     cb?.();
@@ -177,8 +230,52 @@ export class Request<T = void> implements PromiseLike<T> {
 }
 
 /** Wait for every request; rejects with the first failure after all have settled. */
-export async function waitAll<T>(reqs: Iterable<Request<T> | PromiseLike<T>>): Promise<T[]> {
-  const settled = await Promise.allSettled(Array.from(reqs, (r) => Promise.resolve(r)));
+export function waitAll<T>(reqs: Iterable<Request<T> | PromiseLike<T>>): Promise<T[]> {
+  const list = Array.from(reqs);
+  for (let i = 0; i < list.length; i++) if (!(list[i] instanceof Request)) return waitAllSettled(list);
+  return waitAllRequests(list as Array<Request<T>>);
+}
+
+/**
+ * Requests only (the common case): no promise per request. Each one still pending is listed in
+ * the hang registry as an awaited request (as `await req` lists it) until it settles.
+ */
+function waitAllRequests<T>(list: Array<Request<T>>): Promise<T[]> {
+  let left = 0;
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    r.observed = true;
+    if (!r.done) left++;
+  }
+  if (left === 0) return outcomes(list);
+  return userFacing(
+    new Promise<T[]>((resolve, reject) => {
+      const one = (rec: BlockedCall) => () => {
+        unblock(rec);
+        if (--left === 0) outcomes(list).then(resolve, reject);
+      };
+      for (let i = 0; i < list.length; i++) {
+        const r = list[i]!;
+        if (!r.done) r.whenSettled(one(block("await request", NO_COMM, NO_PEER, -1, 0, r)));
+      }
+    }),
+  );
+}
+
+/** The values of settled requests `list`, or the first one's error. */
+function outcomes<T>(list: ReadonlyArray<Request<T>>): Promise<T[]> {
+  const out = new Array<T>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    const e = r.failure;
+    if (e !== undefined) return userFacing(Promise.reject(e));
+    out[i] = r.result as T;
+  }
+  return Promise.resolve(out);
+}
+
+async function waitAllSettled<T>(list: Array<Request<T> | PromiseLike<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(list.map((r) => Promise.resolve(r)));
   const failed = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
@@ -304,4 +401,11 @@ export function mapRequest<A, B>(inner: Request<A>, f: (a: A) => B): Request<B> 
     }
   });
   return out;
+}
+
+/** A label such as "isend to rank 1, tag 5" or "irecv from any rank, tag any". */
+export function describeOp(op: string, peer: number, tag: number): string {
+  const towards = op === "isend" || op === "issend" || op === "send" || op === "ssend" ? "to" : op === "probe" ? "for" : "from";
+  const who = peer === ANY_SOURCE ? "any rank" : `rank ${peer}`;
+  return `${op} ${towards} ${who}, tag ${tag === ANY_TAG ? "any" : tag}`;
 }

@@ -76,6 +76,8 @@ abstract class RingSide {
 export class FrameRingWriter extends RingSide {
   /** Bytes copied in so far (wrapping int32); published up to here by {@link publish}. */
   private head = 0;
+  /** Free bytes as last read: the consumer only ever frees more, so `tail` is re-read only when this runs short. */
+  private free: number;
 
   /** Initialize a freshly created segment; the consumer starts asleep. */
   constructor(segment: ShmSegment, capacity: number) {
@@ -88,6 +90,7 @@ export class FrameRingWriter extends RingSide {
     Atomics.store(c, I.tail, 0);
     Atomics.store(c, I.consWait, SLEEPING);
     Atomics.store(c, I.prodWait, RUNNING);
+    this.free = capacity;
   }
 
   /** Free bytes right now. */
@@ -97,13 +100,21 @@ export class FrameRingWriter extends RingSide {
 
   /** Copy as much of `src` as fits (not yet visible to the consumer); returns the bytes taken. */
   write(src: Uint8Array): number {
-    const n = Math.min(src.byteLength, this.space());
+    const len = src.byteLength;
+    if (this.free < len) this.free = this.space();
+    const n = Math.min(len, this.free);
     if (n === 0) return 0;
     const at = this.head & this.mask;
     const first = Math.min(n, this.capacity - at);
-    this.data.set(first === src.byteLength ? src : src.subarray(0, first), at);
-    if (n > first) this.data.set(src.subarray(first, n), 0);
+    const d = this.data;
+    if (first === n && n <= 64) {
+      for (let k = 0; k < n; k++) d[at + k] = src[k]!; // a header or a tiny payload: cheaper than set()
+    } else {
+      d.set(first === len ? src : src.subarray(0, first), at);
+      if (n > first) d.set(src.subarray(first, n), 0);
+    }
     this.head = (this.head + n) | 0;
+    this.free -= n;
     return n;
   }
 
