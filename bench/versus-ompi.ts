@@ -1,11 +1,16 @@
 // onecopy side by side with Open MPI: the cells of the table in /work/shared/ANCHORS.md
-// ("Side by side with Open MPI") — osu_latency 1 B and 64 KiB, osu_barrier, osu_allreduce
-// (f64 sum), osu_bcast and osu_alltoall at 8 B … 16 MiB, osu_bw with a window of 64 messages on
-// one send and one receive buffer at 1 … 64 MiB — measured in one run, interleaved:
+// ("Side by side with Open MPI") — osu_latency 1 B, 1 KiB and 64 KiB, the message rate of one
+// pair (window 64, 8 B), osu_barrier, osu_allreduce and osu_reduce (f64 sum), osu_bcast,
+// osu_alltoall, osu_gather and osu_allgather at 8 B … 16 MiB, osu_bw with a window of 64
+// messages on one send and one receive buffer at 1 … 64 MiB — measured in one run, interleaved:
 //
 //   node bench/run.js versus-ompi [--quick] [--np 2|4|2,4] [--rounds N] [--reps N]
+//        [--ops latency,rate,bw,barrier,allreduce,bcast,alltoall,reduce,gather,allgather]
+//        [--sizes 8,4096,...] [--variant NAME=VALUE[,NAME=VALUE]]
 //
 //   onecopy                  bench/lib/versus-rank.ts under onecopy's launcher (launch())
+//   onecopy NAME=VALUE       the same with those environment settings (--variant): a before/
+//                            after column of a knob, in the same interleaved run
 //   Open MPI CMA             bench/native/osu_coll.c under mpirun, vader + single copy = CMA
 //   Open MPI no single copy  the same with single copy off (copy-in/copy-out through shm)
 //
@@ -26,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import { TUNABLES } from "onecopy";
 import { launch } from "onecopy/launcher";
 import { cpuBusy, machineFacts } from "./lib/machine.js";
-import { BW_WINDOW, cellLabel, cellsArg, fmtBytes, tableCells, type CellResult } from "./lib/osu-cells.js";
+import { BW_WINDOW, cellLabel, cellsArg, fmtBytes, higherIsBetter, parseOps, tableCells, unitOf, type CellResult } from "./lib/osu-cells.js";
 import { buildOsuProgram, ompiCommand, runMpiJson, setupOpenMpi, type OmpiMode } from "./openmpi.js";
 import { flagValue } from "./lib/args.js";
 
@@ -39,6 +44,22 @@ const rounds = Number(val("--rounds") ?? 3);
 const reps = Number(val("--reps") ?? (quick ? 2 : 3));
 for (const np of nps) if (!Number.isInteger(np) || np < 2 || np > 64) throw new RangeError(`--np wants integers 2 … 64 (got ${val("--np")})`);
 if (!(rounds >= 1 && reps >= 1 && reps <= 64)) throw new RangeError("--rounds must be ≥ 1 and --reps 1 … 64");
+const ops = val("--ops") !== undefined ? parseOps(val("--ops")!) : undefined;
+const sizes = val("--sizes")?.split(",").map((x) => {
+  const n = Number(x);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`--sizes wants byte counts, e.g. 8,4096; got ${x}`);
+  return n;
+});
+const variantArg = val("--variant");
+const variantEnv: Record<string, string> | undefined = variantArg
+  ? Object.fromEntries(
+      variantArg.split(",").map((kv) => {
+        const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(kv);
+        if (!m) throw new RangeError(`--variant wants NAME=VALUE[,NAME=VALUE]; got ${kv}`);
+        return [m[1]!, m[2]!];
+      }),
+    )
+  : undefined;
 
 const t0 = performance.now();
 const loadavgBefore = loadavg().map((x) => Number(x.toFixed(2)));
@@ -55,11 +76,13 @@ if (!coll.ok) {
   process.exit(0);
 }
 
-const cells = tableCells(quick);
+const cells = tableCells(quick, ops, sizes);
+if (!cells.length) throw new RangeError("--ops/--sizes leave no cell to measure");
 const cellArgs = ["--cells", cellsArg(cells), "--reps", String(reps), "--window", String(BW_WINDOW)];
-type Column = "onecopy" | OmpiMode["name"];
-const columns: Array<{ name: Column; label: string; mode?: OmpiMode }> = [
+type Column = "onecopy" | "variant" | OmpiMode["name"];
+const columns: Array<{ name: Column; label: string; mode?: OmpiMode; env?: Record<string, string> }> = [
   { name: "onecopy", label: "onecopy" },
+  ...(variantEnv ? [{ name: "variant" as const, label: `onecopy ${variantArg}`, env: variantEnv }] : []),
   ...setup.modes.map((m) => ({ name: m.name, label: m.singleCopy ? "Open MPI CMA" : "Open MPI no single copy", mode: m })),
 ];
 
@@ -79,15 +102,15 @@ interface Run {
   stderr?: string;
 }
 
-async function runOnecopy(np: number): Promise<Omit<Run, "round" | "busyBefore" | "seconds">> {
+async function runOnecopy(np: number, column: "onecopy" | "variant", env: Record<string, string> = {}): Promise<Omit<Run, "round" | "busyBefore" | "seconds">> {
   const script = join(here, "lib", "versus-rank.ts");
-  const r = await launch({ np, script, args: cellArgs, timeoutMs: 15 * 60_000 });
-  const command = ["onecopy run", "-n", String(np), script, ...cellArgs];
+  const r = await launch({ np, script, args: cellArgs, env, timeoutMs: 15 * 60_000 });
+  const command = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "onecopy run", "-n", String(np), script, ...cellArgs];
   const line = r.ranks[0]?.stdout.split("\n").find((l) => l.startsWith("@@RESULT "));
   const stderr = r.ranks.map((x) => x.stderr).join("\n").trim();
-  if (!r.ok || !line) return { np, column: "onecopy", ok: false, message: `launch exit ${r.exitCode}${line ? "" : ", no result"}`, command, header: null, cvars: {}, results: [], stderr };
+  if (!r.ok || !line) return { np, column, ok: false, message: `launch exit ${r.exitCode}${line ? "" : ", no result"}`, command, header: null, cvars: {}, results: [], stderr };
   const out = JSON.parse(line.slice("@@RESULT ".length)) as { header: Record<string, unknown>; results: CellResult[] };
-  return { np, column: "onecopy", ok: true, command, header: out.header, cvars: {}, results: out.results };
+  return { np, column, ok: true, command, header: out.header, cvars: {}, results: out.results };
 }
 
 async function runOmpi(np: number, mode: OmpiMode): Promise<Omit<Run, "round" | "busyBefore" | "seconds">> {
@@ -116,7 +139,7 @@ for (let round = 0; round < rounds; round++) {
       const col = columns[(k + round) % columns.length]!;
       const busyBefore = await cpuBusy(200);
       const a = performance.now();
-      const r = col.mode ? await runOmpi(np, col.mode) : await runOnecopy(np);
+      const r = col.mode ? await runOmpi(np, col.mode) : await runOnecopy(np, col.name === "variant" ? "variant" : "onecopy", col.env);
       const seconds = (performance.now() - a) / 1000;
       runs.push({ ...r, round, busyBefore: busyBefore === null ? null : Number(busyBefore.toFixed(2)), seconds: Number(seconds.toFixed(1)) });
       const other = busyBefore !== null && busyBefore > 0.25 ? ` (other work kept the CPUs ${(busyBefore * 100).toFixed(0)}% busy before it)` : "";
@@ -164,6 +187,7 @@ function summarize(np: number, column: Column, op: string, size: number): Summar
 
 const fmtUs = (x: number) => (x < 1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
 const fmtMBs = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
+const fmtRate = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1000 ? `${(x / 1000).toFixed(0)}k` : x.toFixed(0));
 const fmtCpu = (s?: Summary) => (s ? `${fmtUs(s.cpuUs)} µs · ${(s.cpuUtil * 100).toFixed(0)}%` : "–");
 const fmtRatio = (r: number) => (r >= 1 ? `${r < 10 ? r.toFixed(1) : r.toFixed(0)}× slower` : `${1 / r < 10 ? (1 / r).toFixed(1) : (1 / r).toFixed(0)}× faster`);
 
@@ -172,10 +196,12 @@ interface Row {
   cell: string;
   op: string;
   size: number;
-  unit: "us" | "MB/s";
+  unit: CellResult["unit"];
   values: Partial<Record<Column, Summary>>;
-  /** onecopy's time ÷ the best Open MPI time (for bw: the best Open MPI bandwidth ÷ onecopy's). */
+  /** onecopy's time ÷ the best Open MPI time (for bw and rate: the best Open MPI figure ÷ onecopy's). */
   slowdown: number | null;
+  /** The same for the --variant column. */
+  variantSlowdown: number | null;
 }
 
 const rows: Row[] = [];
@@ -186,12 +212,11 @@ for (const np of nps) {
       const s = summarize(np, col.name, c.op, c.size);
       if (s) values[col.name] = s;
     }
-    const one = values.onecopy?.median;
     const others = columns.filter((x) => x.mode).map((x) => values[x.name]?.median).filter((x): x is number => x !== undefined);
-    const bw = c.op === "bw";
-    const best = others.length ? (bw ? Math.max(...others) : Math.min(...others)) : undefined;
-    const slowdown = one !== undefined && best !== undefined ? (bw ? best / one : one / best) : null;
-    rows.push({ np, cell: cellLabel(c), op: c.op, size: c.size, unit: bw ? "MB/s" : "us", values, slowdown });
+    const up = higherIsBetter(c.op);
+    const best = others.length ? (up ? Math.max(...others) : Math.min(...others)) : undefined;
+    const against = (one?: number) => (one !== undefined && best !== undefined ? (up ? best / one : one / best) : null);
+    rows.push({ np, cell: cellLabel(c), op: c.op, size: c.size, unit: unitOf(c.op), values, slowdown: against(values.onecopy?.median), variantSlowdown: against(values.variant?.median) });
   }
 }
 
@@ -207,21 +232,22 @@ out(
   `\nonecopy vs Open MPI ${setup.version}, ${nps.map((n) => `np ${n}`).join(" and ")}${quick ? " (--quick)" : ""}: ${machine.cores} × ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}`,
 );
 out(
-  `medians of ${rounds} rounds × ${reps} reps, interleaved launches; time in µs per call (latency: half round trip), osu_bw in MB/s (1e6 B/s, window ${BW_WINDOW}, one send and one receive buffer)`,
+  `medians of ${rounds} rounds × ${reps} reps, interleaved launches; time in µs per call (latency: half round trip), osu_bw in MB/s (1e6 B/s, window ${BW_WINDOW}, one send and one receive buffer), message rate in messages/s (window ${BW_WINDOW})`,
 );
 out(`CPU: CPU µs per call (half round trip, osu_bw message) per rank · CPU time / wall time of the timed loop, mean over the ranks taking part`);
 if (busyMedian !== null && busyMedian > 0.25) out(`other work kept the CPUs ${(busyMedian * 100).toFixed(0)}% busy (median before each launch): expect noise`);
 out();
-const head = ["cell", ...columns.map((c) => c.label), "onecopy ÷ best", ...columns.map((c) => `CPU ${c.label}`)];
+const head = ["cell", ...columns.map((c) => c.label), "onecopy ÷ best", ...(variantEnv ? ["variant ÷ best"] : []), ...columns.map((c) => `CPU ${c.label}`)];
 out(`| ${head.join(" | ")} |`);
 out(`|---|${head.slice(1).map(() => "---:").join("|")}|`);
 for (const r of rows) {
-  const label = `${nps.length > 1 ? `np ${r.np}: ` : ""}${r.op === "bw" ? `osu_bw ${fmtBytes(r.size)} (MB/s)` : r.cell}`;
+  const label = `${nps.length > 1 ? `np ${r.np}: ` : ""}${r.cell}`;
   const v = columns.map((c) => {
     const s = r.values[c.name];
-    return s ? (r.unit === "us" ? fmtUs(s.median) : fmtMBs(s.median)) : "–";
+    return s ? (r.unit === "us" ? fmtUs(s.median) : r.unit === "msg/s" ? fmtRate(s.median) : fmtMBs(s.median)) : "–";
   });
-  out(`| ${[label, ...v, r.slowdown === null ? "–" : fmtRatio(r.slowdown), ...columns.map((c) => fmtCpu(r.values[c.name]))].join(" | ")} |`);
+  const ratios = [r.slowdown, ...(variantEnv ? [r.variantSlowdown] : [])].map((x) => (x === null ? "–" : fmtRatio(x)));
+  out(`| ${[label, ...v, ...ratios, ...columns.map((c) => fmtCpu(r.values[c.name]))].join(" | ")} |`);
 }
 out();
 
@@ -277,7 +303,7 @@ writeFileSync(
       quick,
       machine: { ...machine, loadavgBefore, cpuBusyBeforeEachLaunch: runs.map((r) => ({ round: r.round, np: r.np, column: r.column, busy: r.busyBefore })) },
       openmpi: { version: setup.version, mpirun: setup.mpirun, modes: setup.modes, binary: coll.binary },
-      config: { nps, rounds, reps, window: BW_WINDOW, cells, units: { time: "µs per call; latency: half round trip", bw: "MB/s = 1e6 bytes/s", cpuUs: "CPU µs per call / half round trip / message, per rank", cpuUtil: "CPU time / wall time of the timed loop" } },
+      config: { nps, rounds, reps, window: BW_WINDOW, cells, variant: variantEnv ?? null, units: { time: "µs per call; latency: half round trip", bw: "MB/s = 1e6 bytes/s", rate: "messages/s", cpuUs: "CPU µs per call / half round trip / message, per rank", cpuUtil: "CPU time / wall time of the timed loop" } },
       rows,
       notes,
       runs,

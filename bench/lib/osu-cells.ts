@@ -11,13 +11,22 @@
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-export type CellOp = "latency" | "bw" | "barrier" | "allreduce" | "bcast" | "alltoall";
-export const CELL_OPS: readonly CellOp[] = ["latency", "bw", "barrier", "allreduce", "bcast", "alltoall"];
+export type CellOp = "latency" | "bw" | "rate" | "barrier" | "allreduce" | "bcast" | "alltoall" | "reduce" | "gather" | "allgather";
+export const CELL_OPS: readonly CellOp[] = ["latency", "bw", "rate", "barrier", "allreduce", "bcast", "alltoall", "reduce", "gather", "allgather"];
+
+/** Point-to-point cells (ranks 0 and 1 only); the others are collectives over every rank. */
+export const isP2p = (op: CellOp): boolean => op === "latency" || op === "bw" || op === "rate";
+/** Cells whose figure grows when it gets better (MB/s, messages/s). */
+export const higherIsBetter = (op: CellOp): boolean => op === "bw" || op === "rate";
+/** Cells whose receive buffer holds one block per rank. */
+export const perRankBlocks = (op: CellOp): boolean => op === "alltoall" || op === "gather" || op === "allgather";
+/** The unit of a cell's figure. */
+export const unitOf = (op: CellOp): CellResult["unit"] => (op === "bw" ? "MB/s" : op === "rate" ? "msg/s" : "us");
 
 /** One measurement: `skip` warm-up iterations, a barrier, `iters` timed iterations. */
 export interface CellSpec {
   op: CellOp;
-  /** Bytes: the message (latency, bw), the whole buffer (allreduce, bcast), the block per rank pair (alltoall). */
+  /** Bytes: the message (latency, bw, rate), the whole buffer (allreduce, bcast, reduce), the block per rank (alltoall: per rank pair; gather, allgather). */
   size: number;
   skip: number;
   iters: number;
@@ -34,7 +43,7 @@ export interface CellSpec {
 export interface CellResult {
   op: CellOp;
   size: number;
-  unit: "us" | "MB/s";
+  unit: "us" | "MB/s" | "msg/s";
   window: number;
   skip: number;
   iters: number;
@@ -47,17 +56,23 @@ export interface CellResult {
   dataOk: boolean;
 }
 
-/** The bw window (messages per iteration, all on one send and one receive buffer). */
+/** The bw and rate window (messages per iteration, all on one send and one receive buffer). */
 export const BW_WINDOW = 64;
 
+/** The message size of the message-rate cell (osu_mbw_mr at one pair). */
+export const RATE_SIZE = 8;
+
+export const COLLECTIVE_OPS = ["allreduce", "bcast", "alltoall", "reduce", "gather", "allgather"] as const;
+
 export const TABLE_SIZES = {
-  latency: [1, 64 * KiB],
+  latency: [1, 1 * KiB, 64 * KiB],
   collectives: [8, 4 * KiB, 64 * KiB, 1 * MiB, 16 * MiB],
   bw: [1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB],
 } as const;
 
 function counts(op: CellOp, size: number, quick: boolean): { skip: number; iters: number } {
   if (op === "latency") return size <= 8 * KiB ? (quick ? { skip: 100, iters: 2000 } : { skip: 100, iters: 10_000 }) : quick ? { skip: 10, iters: 300 } : { skip: 10, iters: 1000 };
+  if (op === "rate") return quick ? { skip: 10, iters: 200 } : { skip: 20, iters: 1000 };
   if (op === "bw") {
     const full: Record<number, [number, number]> = { [MiB]: [2, 20], [4 * MiB]: [2, 10], [16 * MiB]: [1, 5], [64 * MiB]: [1, 3] };
     const fast: Record<number, [number, number]> = { [MiB]: [1, 10], [4 * MiB]: [1, 5], [16 * MiB]: [1, 2], [64 * MiB]: [1, 2] };
@@ -70,15 +85,31 @@ function counts(op: CellOp, size: number, quick: boolean): { skip: number; iters
   return quick ? { skip: 2, iters: 10 } : { skip: 3, iters: 30 };
 }
 
-/** Every cell of the table, in table order. */
-export function tableCells(quick: boolean): CellSpec[] {
+/**
+ * Every cell of the table, in table order; `ops` keeps only those operations and `sizes` only
+ * those sizes (barrier has none and stays when its op is kept).
+ */
+export function tableCells(quick: boolean, ops?: readonly CellOp[], sizes?: readonly number[]): CellSpec[] {
   const cells: CellSpec[] = [];
-  const add = (op: CellOp, size: number) => cells.push({ op, size, ...counts(op, size, quick) });
+  const add = (op: CellOp, size: number) => {
+    if (ops && !ops.includes(op)) return;
+    if (sizes && op !== "barrier" && !sizes.includes(size)) return;
+    cells.push({ op, size, ...counts(op, size, quick) });
+  };
   for (const s of TABLE_SIZES.latency) add("latency", s);
+  add("rate", RATE_SIZE);
   add("barrier", 0);
-  for (const op of ["allreduce", "bcast", "alltoall"] as const) for (const s of TABLE_SIZES.collectives) add(op, s);
+  for (const op of COLLECTIVE_OPS) for (const s of TABLE_SIZES.collectives) add(op, s);
   for (const s of TABLE_SIZES.bw) add("bw", s);
   return cells;
+}
+
+/** `--ops a,b` as cell operations (RangeError naming the valid ones otherwise). */
+export function parseOps(arg: string): CellOp[] {
+  return arg.split(",").map((op) => {
+    if (!CELL_OPS.includes(op as CellOp)) throw new RangeError(`--ops wants a list of ${CELL_OPS.join(", ")}; got ${op}`);
+    return op as CellOp;
+  });
 }
 
 /** The `--cells` argument both programs take. */
@@ -92,13 +123,16 @@ export function parseCells(arg: string): CellSpec[] {
     if (!m || !CELL_OPS.includes(m[1] as CellOp)) throw new RangeError(`--cells wants op:size:skip:iters,... (op: ${CELL_OPS.join(", ")}); got ${t}`);
     const c: CellSpec = { op: m[1] as CellOp, size: Number(m[2]), skip: Number(m[3]), iters: Number(m[4]) };
     if (c.iters < 1) throw new RangeError(`--cells: iters must be ≥ 1 (${t})`);
-    if (c.size % 8 !== 0 && c.op !== "latency" && c.op !== "bw") throw new RangeError(`--cells: collective sizes are multiples of 8 (doubles): ${t}`);
+    if (c.size % 8 !== 0 && !isP2p(c.op)) throw new RangeError(`--cells: collective sizes are multiples of 8 (doubles): ${t}`);
     return c;
   });
 }
 
 export function cellLabel(c: { op: CellOp; size: number }): string {
-  return c.op === "barrier" ? "barrier" : `${c.op} ${fmtBytes(c.size)}`;
+  if (c.op === "barrier") return "barrier";
+  if (c.op === "rate") return `message rate ${fmtBytes(c.size)} (msg/s)`;
+  if (c.op === "bw") return `osu_bw ${fmtBytes(c.size)} (MB/s)`;
+  return `${c.op} ${fmtBytes(c.size)}`;
 }
 
 export function fmtBytes(n: number): string {
@@ -112,4 +146,6 @@ export const expected = {
   allreduceIn: (rank: number, k: number) => rank + 1 + (k % 7),
   bcastIn: (k: number) => (k % 251) + 0.5,
   alltoallIn: (from: number, to: number) => from * 1000 + to + 1,
+  /** Element k of rank r's gather / allgather block. */
+  gatherIn: (rank: number, k: number) => rank * 10 + (k % 5) + 0.25,
 };

@@ -12,7 +12,7 @@
 // Rank 0 prints `@@RESULT {"header":…,"results":[CellResult…]}`.
 import { performance } from "node:perf_hooks";
 import { init, waitAll, type Comm } from "onecopy";
-import { BW_WINDOW, expected, parseCells, type CellResult, type CellSpec } from "./osu-cells.js";
+import { BW_WINDOW, expected, isP2p, parseCells, perRankBlocks, unitOf, type CellResult, type CellSpec } from "./osu-cells.js";
 import { flagValue } from "./args.js";
 
 const argv = process.argv.slice(2);
@@ -26,7 +26,7 @@ const me = comm.rank;
 const n = comm.size;
 if (n < 2) throw new Error("versus-rank: needs at least 2 ranks (start it with the launcher)");
 
-const maxBytes = Math.max(8, ...cells.map((c) => (c.op === "alltoall" ? c.size * n : c.size)));
+const maxBytes = Math.max(8, ...cells.map((c) => (perRankBlocks(c.op) ? c.size * n : c.size)));
 const sAB = new ArrayBuffer(maxBytes);
 const rAB = new ArrayBuffer(maxBytes);
 new Uint8Array(sAB).fill(me + 1); // touch every page, as osu_coll does
@@ -43,32 +43,34 @@ interface Views {
 
 function views(c: CellSpec): Views {
   const count = c.size / 8;
-  const blocks = c.op === "alltoall" ? n : 1;
+  const sBlocks = c.op === "alltoall" ? n : 1;
+  const rBlocks = perRankBlocks(c.op) ? n : 1;
   return {
     s8: new Uint8Array(sAB, 0, c.size),
     r8: new Uint8Array(rAB, 0, c.size),
-    sF: new Float64Array(sAB, 0, Math.floor(count) * blocks),
-    rF: new Float64Array(rAB, 0, Math.floor(count) * blocks),
+    sF: new Float64Array(sAB, 0, Math.floor(count) * sBlocks),
+    rF: new Float64Array(rAB, 0, Math.floor(count) * rBlocks),
     count,
   };
 }
 
 function fillInputs(c: CellSpec, v: Views): void {
-  if (c.op === "allreduce") for (let k = 0; k < v.count; k++) v.sF[k] = expected.allreduceIn(me, k);
+  if (c.op === "allreduce" || c.op === "reduce") for (let k = 0; k < v.count; k++) v.sF[k] = expected.allreduceIn(me, k);
+  else if (c.op === "gather" || c.op === "allgather") for (let k = 0; k < v.count; k++) v.sF[k] = expected.gatherIn(me, k);
   else if (c.op === "bcast" && me === 0) for (let k = 0; k < v.count; k++) v.sF[k] = expected.bcastIn(k);
   else if (c.op === "alltoall") for (let j = 0; j < n; j++) v.sF.fill(expected.alltoallIn(me, j), j * v.count, (j + 1) * v.count);
-  else if (c.op === "latency" || c.op === "bw") v.s8.fill(me + 1);
+  else if (isP2p(c.op)) v.s8.fill(me + 1);
 }
 
 function poison(c: CellSpec, v: Views): void {
   if (c.op === "bcast") {
     if (me !== 0) new Uint8Array(sAB, 0, c.size).fill(0xee);
-  } else new Uint8Array(rAB, 0, c.op === "alltoall" ? c.size * n : c.size).fill(0xee);
+  } else new Uint8Array(rAB, 0, perRankBlocks(c.op) ? c.size * n : c.size).fill(0xee);
 }
 
 function wrong(c: CellSpec, v: Views): boolean {
   const probes = v.count ? [0, Math.floor(v.count / 2), v.count - 1] : [];
-  if (c.op === "allreduce") {
+  if (c.op === "allreduce" || (c.op === "reduce" && me === 0)) {
     return probes.some((k) => {
       let want = 0;
       for (let q = 0; q < n; q++) want += expected.allreduceIn(q, k);
@@ -76,11 +78,15 @@ function wrong(c: CellSpec, v: Views): boolean {
     });
   }
   if (c.op === "bcast") return probes.some((k) => v.sF[k] !== expected.bcastIn(k));
+  if (c.op === "allgather" || (c.op === "gather" && me === 0)) {
+    for (let j = 0; j < n; j++) if (probes.some((k) => v.rF[j * v.count + k] !== expected.gatherIn(j, k))) return true;
+    return false;
+  }
   if (c.op === "alltoall") {
     for (let j = 0; j < n; j++) if (probes.some((k) => v.rF[j * v.count + k] !== expected.alltoallIn(j, me))) return true;
     return false;
   }
-  if ((c.op === "latency" || c.op === "bw") && me === 1 && c.size > 0) return v.r8[0] !== 1 || v.r8[c.size - 1] !== 1;
+  if (isP2p(c.op) && me === 1 && c.size > 0) return v.r8[0] !== 1 || v.r8[c.size - 1] !== 1;
   return false;
 }
 
@@ -122,6 +128,12 @@ function collCall(c: CellSpec, v: Views): () => Promise<void> {
       return () => comm.bcast(v.sF, 0);
     case "alltoall":
       return () => comm.alltoall(v.sF, v.rF);
+    case "reduce":
+      return () => comm.reduce(v.sF, me === 0 ? v.rF : null, "sum", 0);
+    case "gather":
+      return () => comm.gather(v.sF, me === 0 ? v.rF : null, 0);
+    case "allgather":
+      return () => comm.allgather(v.sF, v.rF);
     default:
       throw new Error(`not a collective: ${c.op}`);
   }
@@ -129,7 +141,7 @@ function collCall(c: CellSpec, v: Views): () => Promise<void> {
 
 /** n iterations; ms: the summed per-call times (collectives) or the loop's time (p2p). */
 async function loop(c: CellSpec, v: Views, iterations: number): Promise<number> {
-  if (c.op === "latency" || c.op === "bw") {
+  if (isP2p(c.op)) {
     const step = p2pStep(c, v);
     const t0 = performance.now();
     for (let i = 0; i < iterations; i++) await step();
@@ -149,8 +161,8 @@ async function loop(c: CellSpec, v: Views, iterations: number): Promise<number> 
 const results: CellResult[] = cells.map((c) => ({
   op: c.op,
   size: c.size,
-  unit: c.op === "bw" ? "MB/s" : "us",
-  window: c.op === "bw" ? window : 1,
+  unit: unitOf(c.op),
+  window: c.op === "bw" || c.op === "rate" ? window : 1,
   skip: c.skip,
   iters: c.iters,
   samples: [],
@@ -170,7 +182,7 @@ async function measure(i: number): Promise<void> {
   const c = cells[i]!;
   const r = results[i]!;
   const v = views(c);
-  const p2p = c.op === "latency" || c.op === "bw";
+  const p2p = isP2p(c.op);
   const active = !p2p || me < 2;
   mine.fill(0);
   await comm.barrier();
@@ -190,8 +202,15 @@ async function measure(i: number): Promise<void> {
     const wall = performance.now() - w0;
     const cpu = process.cpuUsage(cpu0);
     const cpuUs = cpu.user + cpu.system;
-    const units = c.op === "latency" ? 2 * c.iters : c.op === "bw" ? window * c.iters : c.iters;
-    mine[0] = c.op === "latency" ? (ms * 1000) / (2 * c.iters) : c.op === "bw" ? (c.size * window * c.iters) / (ms / 1000) / 1e6 : (ms * 1000) / c.iters;
+    const units = c.op === "latency" ? 2 * c.iters : c.op === "bw" || c.op === "rate" ? window * c.iters : c.iters;
+    mine[0] =
+      c.op === "latency"
+        ? (ms * 1000) / (2 * c.iters)
+        : c.op === "bw"
+          ? (c.size * window * c.iters) / (ms / 1000) / 1e6
+          : c.op === "rate"
+            ? (window * c.iters) / (ms / 1000)
+            : (ms * 1000) / c.iters;
     mine[1] = cpuUs / units;
     mine[2] = wall > 0 ? cpuUs / 1000 / wall : 0;
     mine[3] = 1;

@@ -6,10 +6,14 @@
  *   latency   osu_latency between ranks 0 and 1: ping-pong; µs = half the round trip (rank 0)
  *   bw        osu_bw between ranks 0 and 1: a window of MPI_Isend of ONE send buffer, a window
  *             of MPI_Irecv into ONE receive buffer, a 4-byte ack per window; MB/s (rank 0)
+ *   rate      osu_mbw_mr at one pair: bw's loop with small messages; messages/s (rank 0)
  *   barrier   osu_barrier: MPI_Barrier timed call by call; µs per call, mean over ranks
  *   allreduce osu_allreduce: MPI_Allreduce of size/8 doubles, MPI_SUM
  *   bcast     osu_bcast: MPI_Bcast of size bytes (as doubles) from root 0
  *   alltoall  osu_alltoall: MPI_Alltoall, size bytes per rank pair (as doubles)
+ *   reduce    osu_reduce: MPI_Reduce of size/8 doubles, MPI_SUM, to root 0
+ *   gather    osu_gather: MPI_Gather of size bytes per rank (as doubles) to root 0
+ *   allgather osu_allgather: MPI_Allgather of size bytes per rank (as doubles)
  *
  * Collectives follow OSU 7's loop: each call timed alone (MPI_Wtime around it) with an
  * untimed MPI_Barrier after it; µs = the rank's mean per call, averaged over ranks (OSU's
@@ -39,8 +43,11 @@
 #define MAX_CELLS 64
 #define MAX_REPS 64
 
-enum op { OP_LATENCY, OP_BW, OP_BARRIER, OP_ALLREDUCE, OP_BCAST, OP_ALLTOALL };
-static const char *op_names[] = {"latency", "bw", "barrier", "allreduce", "bcast", "alltoall"};
+enum op { OP_LATENCY, OP_BW, OP_RATE, OP_BARRIER, OP_ALLREDUCE, OP_BCAST, OP_ALLTOALL, OP_REDUCE, OP_GATHER, OP_ALLGATHER, OP_COUNT };
+static const char *op_names[] = {"latency", "bw", "rate", "barrier", "allreduce", "bcast", "alltoall", "reduce", "gather", "allgather"};
+
+static int is_p2p(enum op op) { return op == OP_LATENCY || op == OP_BW || op == OP_RATE; }
+static int per_rank_blocks(enum op op) { return op == OP_ALLTOALL || op == OP_GATHER || op == OP_ALLGATHER; }
 
 struct cell {
   enum op op;
@@ -66,24 +73,27 @@ static double cpu_now(void) {
 static double allreduce_in(int r, size_t k) { return (double)(r + 1) + (double)(k % 7); }
 static double bcast_in(size_t k) { return (double)(k % 251) + 0.5; }
 static double alltoall_in(int from, int to) { return (double)(from * 1000 + to + 1); }
+static double gather_in(int r, size_t k) { return (double)(r * 10) + (double)(k % 5) + 0.25; }
 
 static void fill_inputs(const struct cell *c) {
   double *s = (double *)sbuf;
   size_t count = c->size / 8;
-  if (c->op == OP_ALLREDUCE)
+  if (c->op == OP_ALLREDUCE || c->op == OP_REDUCE)
     for (size_t k = 0; k < count; k++) s[k] = allreduce_in(rank, k);
+  else if (c->op == OP_GATHER || c->op == OP_ALLGATHER)
+    for (size_t k = 0; k < count; k++) s[k] = gather_in(rank, k);
   else if (c->op == OP_BCAST && rank == 0)
     for (size_t k = 0; k < count; k++) s[k] = bcast_in(k);
   else if (c->op == OP_ALLTOALL)
     for (int j = 0; j < np; j++)
       for (size_t k = 0; k < count; k++) s[j * count + k] = alltoall_in(rank, j);
-  else if (c->op == OP_LATENCY || c->op == OP_BW)
+  else if (is_p2p(c->op))
     memset(sbuf, rank + 1, c->size);
 }
 
 /* Overwrite what the timed loop must rewrite. */
 static void poison(const struct cell *c) {
-  size_t bytes = c->op == OP_ALLTOALL ? c->size * (size_t)np : c->size;
+  size_t bytes = per_rank_blocks(c->op) ? c->size * (size_t)np : c->size;
   if (c->op == OP_BCAST && rank == 0) return; /* the root's buffer is the input */
   if (bytes) memset(c->op == OP_BCAST ? sbuf : rbuf, 0xee, bytes);
 }
@@ -93,7 +103,7 @@ static int check(const struct cell *c) {
   size_t count = c->size / 8;
   const double *r = (const double *)rbuf;
   size_t probe[3] = {0, count / 2, count ? count - 1 : 0};
-  if (c->op == OP_ALLREDUCE) {
+  if (c->op == OP_ALLREDUCE || (c->op == OP_REDUCE && rank == 0)) {
     for (int i = 0; i < 3 && count; i++) {
       double want = 0;
       for (int q = 0; q < np; q++) want += allreduce_in(q, probe[i]);
@@ -103,11 +113,15 @@ static int check(const struct cell *c) {
     const double *b = (const double *)sbuf;
     for (int i = 0; i < 3 && count; i++)
       if (b[probe[i]] != bcast_in(probe[i])) return 1;
+  } else if (c->op == OP_ALLGATHER || (c->op == OP_GATHER && rank == 0)) {
+    for (int j = 0; j < np; j++)
+      for (int i = 0; i < 3 && count; i++)
+        if (r[j * count + probe[i]] != gather_in(j, probe[i])) return 1;
   } else if (c->op == OP_ALLTOALL) {
     for (int j = 0; j < np; j++)
       for (int i = 0; i < 3 && count; i++)
         if (r[j * count + probe[i]] != alltoall_in(j, rank)) return 1;
-  } else if ((c->op == OP_LATENCY || c->op == OP_BW) && rank == 1 && c->size) {
+  } else if (is_p2p(c->op) && rank == 1 && c->size) {
     if (rbuf[0] != 1 || rbuf[c->size - 1] != 1) return 1;
   }
   return 0;
@@ -143,13 +157,16 @@ static void coll_call(const struct cell *c) {
     case OP_ALLREDUCE: MPI_Allreduce(sbuf, rbuf, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); break;
     case OP_BCAST: MPI_Bcast(sbuf, count, MPI_DOUBLE, 0, MPI_COMM_WORLD); break;
     case OP_ALLTOALL: MPI_Alltoall(sbuf, count, MPI_DOUBLE, rbuf, count, MPI_DOUBLE, MPI_COMM_WORLD); break;
+    case OP_REDUCE: MPI_Reduce(sbuf, rbuf, count, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD); break;
+    case OP_GATHER: MPI_Gather(sbuf, count, MPI_DOUBLE, rbuf, count, MPI_DOUBLE, 0, MPI_COMM_WORLD); break;
+    case OP_ALLGATHER: MPI_Allgather(sbuf, count, MPI_DOUBLE, rbuf, count, MPI_DOUBLE, MPI_COMM_WORLD); break;
     default: break;
   }
 }
 
 /* Runs n iterations; returns the summed per-call time (collectives) or the loop's time (p2p). */
 static double loop(const struct cell *c, long n) {
-  if (c->op == OP_LATENCY || c->op == OP_BW) {
+  if (is_p2p(c->op)) {
     double t = MPI_Wtime();
     for (long i = 0; i < n; i++) p2p_step(c);
     return MPI_Wtime() - t;
@@ -165,7 +182,7 @@ static double loop(const struct cell *c, long n) {
 }
 
 static void measure(struct cell *c, int rep) {
-  int p2p = c->op == OP_LATENCY || c->op == OP_BW;
+  int p2p = is_p2p(c->op);
   int active = !p2p || rank < 2;
   double v[5] = {0, 0, 0, 0, 0}; /* time, cpu µs per unit, cpu util, taking part, bad */
   MPI_Barrier(MPI_COMM_WORLD);
@@ -180,8 +197,11 @@ static void measure(struct cell *c, int rep) {
     double cpu0 = cpu_now(), w0 = MPI_Wtime();
     double t = loop(c, c->iters);
     double wall = MPI_Wtime() - w0, cpu = cpu_now() - cpu0;
-    double units = c->op == OP_LATENCY ? 2.0 * c->iters : c->op == OP_BW ? (double)window * c->iters : (double)c->iters;
-    v[0] = c->op == OP_LATENCY ? t * 1e6 / (2.0 * c->iters) : c->op == OP_BW ? (double)c->size * window * c->iters / t / 1e6 : t * 1e6 / c->iters;
+    double units = c->op == OP_LATENCY ? 2.0 * c->iters : c->op == OP_BW || c->op == OP_RATE ? (double)window * c->iters : (double)c->iters;
+    v[0] = c->op == OP_LATENCY ? t * 1e6 / (2.0 * c->iters)
+           : c->op == OP_BW    ? (double)c->size * window * c->iters / t / 1e6
+           : c->op == OP_RATE  ? (double)window * c->iters / t
+                               : t * 1e6 / c->iters;
     v[1] = cpu * 1e6 / units;
     v[2] = wall > 0 ? cpu / wall : 0;
     v[3] = 1;
@@ -217,7 +237,7 @@ static void print_list(const char *name, const double *xs) {
 
 static void print_cell(const struct cell *c) {
   printf("{\"type\":\"result\",\"op\":\"%s\",\"size\":%zu,\"unit\":\"%s\",\"window\":%d,\"skip\":%ld,\"iters\":%ld", op_names[c->op], c->size,
-         c->op == OP_BW ? "MB/s" : "us", c->op == OP_BW ? window : 1, c->skip, c->iters);
+         c->op == OP_BW ? "MB/s" : c->op == OP_RATE ? "msg/s" : "us", c->op == OP_BW || c->op == OP_RATE ? window : 1, c->skip, c->iters);
   print_list("samples", c->us);
   print_list("maxSamples", c->max_us);
   print_list("cpuUs", c->cpu_us);
@@ -239,10 +259,10 @@ static void parse_cells(const char *spec) {
     long skip, iters;
     if (sscanf(t, "%31[a-z]:%zu:%ld:%ld", name, &size, &skip, &iters) != 4) usage_error("--cells wants op:size:skip:iters,...");
     int op = -1;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < OP_COUNT; i++)
       if (!strcmp(name, op_names[i])) op = i;
-    if (op < 0) usage_error("unknown op in --cells (latency, bw, barrier, allreduce, bcast, alltoall)");
-    if (size % 8 && op >= OP_ALLREDUCE) usage_error("collective sizes must be multiples of 8 (doubles)");
+    if (op < 0) usage_error("unknown op in --cells (latency, bw, rate, barrier, allreduce, bcast, alltoall, reduce, gather, allgather)");
+    if (size % 8 && !is_p2p((enum op)op)) usage_error("collective sizes must be multiples of 8 (doubles)");
     if (size > INT32_MAX || skip < 0 || iters < 1) usage_error("bad size, skip or iters in --cells");
     cells[ncells++] = (struct cell){.op = (enum op)op, .size = size, .skip = skip, .iters = iters};
   }
@@ -269,7 +289,7 @@ int main(int argc, char **argv) {
   if (ncells == 0) usage_error("no --cells");
   size_t max = 8;
   for (int i = 0; i < ncells; i++) {
-    size_t need = cells[i].op == OP_ALLTOALL ? cells[i].size * (size_t)np : cells[i].size;
+    size_t need = per_rank_blocks(cells[i].op) ? cells[i].size * (size_t)np : cells[i].size;
     if (need > max) max = need;
   }
   sbuf = osu_alloc(max, huge, rank + 1);

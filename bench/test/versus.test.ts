@@ -21,6 +21,11 @@ const CELLS: CellSpec[] = [
   { op: "allreduce", size: 1 * MiB, skip: 1, iters: 3 },
   { op: "bcast", size: 64 * KiB, skip: 1, iters: 3 },
   { op: "alltoall", size: 64 * KiB, skip: 1, iters: 3 },
+  { op: "reduce", size: 64 * KiB, skip: 1, iters: 3 },
+  { op: "gather", size: 64 * KiB, skip: 1, iters: 3 },
+  { op: "allgather", size: 8, skip: 2, iters: 5 },
+  { op: "allgather", size: 64 * KiB, skip: 1, iters: 3 },
+  { op: "rate", size: 8, skip: 1, iters: 3 },
   { op: "bw", size: 1 * MiB, skip: 1, iters: 2 },
 ];
 const args = ["--cells", cellsArg(CELLS), "--reps", "2", "--window", "4"];
