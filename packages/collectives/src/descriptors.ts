@@ -171,9 +171,11 @@ export function mismatch(what: string, message: string): MessagingError {
 /**
  * Exchange contributions. `build` validates this rank's arguments and returns its record; if it
  * throws, the rank still takes part (so nobody waits for it) and then rethrows. Ranks that see
- * a poison record, or a rank in another collective, fail with that error.
+ * a poison record, or a rank in another collective, fail with that error. The records come
+ * back at once (no promise, no event-loop turn) when the slots already hold them all; callers
+ * `await` either.
  */
-export async function exchange(t: CollectiveTransport, tag: number, what: string, kind: number, build: () => Contribution): Promise<Rec[]> {
+export function exchange(t: CollectiveTransport, tag: number, what: string, kind: number, build: () => Contribution): Rec[] | Promise<Rec[]> {
   let c: Contribution | null = null;
   let err: unknown = null;
   try {
@@ -186,34 +188,42 @@ export async function exchange(t: CollectiveTransport, tag: number, what: string
   const viaSlots = n > 1 && slots?.on === true;
   const setup = slots && !viaSlots && n > 1 ? slots.setupWord() : 0;
   const mineC = c ?? poison(err);
-  let recs: Rec[];
-  if (viaSlots) {
-    // Encoded straight into this rank's next slot area when it fits; peers' records are read in place.
-    recs = new Array(n);
-    const bytes = 8 * recordDoubles(mineC);
-    const area = slots.nextArea(bytes);
-    let mine: Uint8Array | null = null;
-    if (area) {
-      encodeInto(area, t.rank, mineC, setup);
-      decodeAt(area, 0, recs);
-    } else {
-      mine = encode(t.rank, mineC, setup);
-      decodeAll(mine, recs);
-    }
-    const got = slots.exchange(mine, bytes, tag);
-    const parts = Array.isArray(got) ? got : await got;
-    for (let i = 0; i < parts.length; i++) decodeAt(parts[i]!, 0, recs);
-  } else {
+  if (!viaSlots) {
     const mine = encode(t.rank, mineC, setup);
     if (n === 1) {
-      recs = [];
+      const recs: Rec[] = [];
       decodeAll(mine, recs);
-    } else {
-      recs = await bruck(t, tag, mine);
-      slots?.setupSeen(recs.map((r) => r.setup));
+      return verdict(t, what, kind, recs, err);
     }
+    return bruck(t, tag, mine).then((recs) => {
+      slots?.setupSeen(recs.map((r) => r.setup));
+      return verdict(t, what, kind, recs, err);
+    });
   }
+  // Encoded straight into this rank's next slot area when it fits; peers' records are read in place.
+  const recs: Rec[] = new Array(n);
+  const bytes = 8 * recordDoubles(mineC);
+  const area = slots.nextArea(bytes);
+  let mine: Uint8Array | null = null;
+  if (area) {
+    encodeInto(area, t.rank, mineC, setup);
+    decodeAt(area, 0, recs);
+  } else {
+    mine = encode(t.rank, mineC, setup);
+    decodeAll(mine, recs);
+  }
+  const got = slots.exchange(mine, bytes, tag);
+  const take = (parts: Float64Array[]): Rec[] => {
+    for (let i = 0; i < parts.length; i++) decodeAt(parts[i]!, 0, recs);
+    return verdict(t, what, kind, recs, err);
+  };
+  return Array.isArray(got) ? take(got) : got.then(take);
+}
+
+/** Every rank's records are in: this rank's own error, a poison record's, a kind mismatch, or the records. */
+function verdict(t: CollectiveTransport, what: string, kind: number, recs: Rec[], err: unknown): Rec[] {
   if (err) throw err;
+  const n = t.size;
   for (let i = 0; i < n; i++) {
     const r = recs[i]!;
     if (r.kind === POISON) {
