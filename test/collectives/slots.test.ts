@@ -99,6 +99,25 @@ describe("collectives through the collective slots", () => {
     });
   }
 
+  it("back-to-back small collectives, nobody spinning (ONECOPY_SPIN_US=0): one doorbell per sleep at most, a fin never rings a record waiter", { timeout: 60_000 }, async () => {
+    const r = await runJob(fixture(import.meta.url, "slot-wait.ts"), { np: 2, args: ["pingpong", "1500"], env: { ONECOPY_SPIN_US: "0" }, timeoutMs: 50_000 });
+    const why = explain(r);
+    expect(r.ok, why).toBe(true);
+    const reps = r.results.map((x) => x[0] as { rank: number; wrong: number; exchanges: number; waits: number; bells: number });
+    let waits = 0;
+    let bells = 0;
+    for (const rep of reps) {
+      expect(rep.wrong, `rank ${rep.rank}: wrong allreduce results`).toBe(0);
+      expect(rep.exchanges, `rank ${rep.rank}`).toBe(3000);
+      waits += rep.waits;
+      bells += rep.bells;
+    }
+    // Every wait sleeps once; each sleep is rung only by the event it waits for (the peer's
+    // record, or its fin), so the doorbells never outnumber the waits.
+    expect(waits, "the ranks did wait for each other").toBeGreaterThan(500);
+    expect(bells, `${bells} doorbells for ${waits} waits`).toBeLessThanOrEqual(waits);
+  });
+
   it("a member killed while the others wait in a slot: ERR_PEER_LOST naming it on every survivor, no hang, nothing left in /dev/shm", { timeout: 60_000 }, async () => {
     const t0 = Date.now();
     const r = await runJob(fixture(import.meta.url, "slot-wait.ts"), { np: 4, args: ["kill"], failGraceMs: 20_000, timeoutMs: 50_000 });

@@ -51,9 +51,14 @@ export interface Data {
   count: number;
 }
 
+/** The element type of each built-in typed-array class, by its prototype (one lookup per call). */
+const BY_PROTO = new Map<object, number>(DTYPES.map((d, i) => [d.ctor.prototype, i]));
+
 function dtypeOf(x: ArrayBufferView): number {
+  const direct = BY_PROTO.get(Object.getPrototypeOf(x) as object);
+  if (direct !== undefined) return direct;
   if (x instanceof DataView) return UINT8;
-  // Buffer is a Uint8Array subclass; check the exact prototype chain through instanceof.
+  // Subclasses (Buffer is a Uint8Array): their prototype chain, through instanceof.
   for (let i = 0; i < DTYPES.length; i++) if (x instanceof DTYPES[i]!.ctor) return i;
   return UINT8;
 }

@@ -60,13 +60,21 @@ export interface Rec {
 }
 
 const HEAD = 15;
+const NO_EXTRA = new Float64Array(0);
 
-function encode(rank: number, c: Contribution, setup: number): Uint8Array {
-  const extra = c.extra ?? [];
+/** Length in doubles of the record of `c`. */
+function recordDoubles(c: Contribution): number {
+  const pl = c.payload;
+  return HEAD + (c.extra?.length ?? 0) + (pl ? Math.ceil(pl.byteLength / 8) : 0);
+}
+
+/** Encode the record of `c` at the start of `f` (at least {@link recordDoubles} long). */
+function encodeInto(f: Float64Array, rank: number, c: Contribution, setup: number): void {
+  const extra = c.extra;
+  const nExtra = extra ? extra.length : 0;
   const pl = c.payload ?? null;
   const plBytes = pl ? pl.byteLength : 0;
-  const slots = HEAD + extra.length + Math.ceil(plBytes / 8);
-  const f = new Float64Array(slots);
+  const slots = HEAD + nExtra + Math.ceil(plBytes / 8);
   f[0] = slots;
   f[1] = rank;
   f[2] = c.kind;
@@ -75,44 +83,52 @@ function encode(rank: number, c: Contribution, setup: number): Uint8Array {
   f[5] = c.op ?? 0;
   f[6] = c.root ?? 0;
   f[7] = (c.flags ?? 0) | (pl ? F_INLINE : 0);
-  f[8] = c.s?.[0] ?? 0;
-  f[9] = c.s?.[1] ?? 0;
-  f[10] = c.r?.[0] ?? 0;
-  f[11] = c.r?.[1] ?? 0;
-  f[12] = extra.length;
+  const s = c.s;
+  const r = c.r;
+  f[8] = s?.[0] ?? 0;
+  f[9] = s?.[1] ?? 0;
+  f[10] = r?.[0] ?? 0;
+  f[11] = r?.[1] ?? 0;
+  f[12] = nExtra;
   f[13] = pl ? plBytes : -1;
   f[14] = setup;
-  f.set(extra, HEAD);
-  const out = new Uint8Array(f.buffer);
-  if (pl) out.set(pl, 8 * (HEAD + extra.length));
-  return out;
+  if (extra) for (let i = 0; i < nExtra; i++) f[HEAD + i] = extra[i]!;
+  if (pl && plBytes > 0) new Uint8Array(f.buffer, f.byteOffset + 8 * (HEAD + nExtra), plBytes).set(pl);
+}
+
+function encode(rank: number, c: Contribution, setup: number): Uint8Array {
+  const f = new Float64Array(recordDoubles(c));
+  encodeInto(f, rank, c, setup);
+  return new Uint8Array(f.buffer);
+}
+
+/** Decode the record at double `at` of `f` into `into[rank]`; returns the index after it. Payload and extra are views of `f`. */
+function decodeAt(f: Float64Array, at: number, into: Rec[]): number {
+  const slots = f[at]!;
+  const nExtra = f[at + 12]!;
+  const plBytes = f[at + 13]!;
+  const rank = f[at + 1]!;
+  into[rank] = {
+    rank,
+    kind: f[at + 2]!,
+    dtype: f[at + 3]!,
+    count: f[at + 4]!,
+    op: f[at + 5]!,
+    root: f[at + 6]!,
+    flags: f[at + 7]!,
+    s: [f[at + 8]!, f[at + 9]!],
+    r: [f[at + 10]!, f[at + 11]!],
+    extra: nExtra === 0 ? NO_EXTRA : f.subarray(at + HEAD, at + HEAD + nExtra),
+    payload: plBytes >= 0 ? new Uint8Array(f.buffer, f.byteOffset + 8 * (at + HEAD + nExtra), plBytes) : null,
+    setup: f[at + 14]!,
+  };
+  return at + slots;
 }
 
 function decodeAll(msg: Uint8Array, into: Rec[]): void {
   const bytes = msg.byteOffset % 8 === 0 ? msg : msg.slice();
   const f = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 3);
-  let at = 0;
-  while (at < f.length) {
-    const slots = f[at]!;
-    const nExtra = f[at + 12]!;
-    const plBytes = f[at + 13]!;
-    const plAt = bytes.byteOffset + 8 * (at + HEAD + nExtra);
-    into[f[at + 1]!] = {
-      rank: f[at + 1]!,
-      kind: f[at + 2]!,
-      dtype: f[at + 3]!,
-      count: f[at + 4]!,
-      op: f[at + 5]!,
-      root: f[at + 6]!,
-      flags: f[at + 7]!,
-      s: [f[at + 8]!, f[at + 9]!],
-      r: [f[at + 10]!, f[at + 11]!],
-      extra: f.subarray(at + HEAD, at + HEAD + nExtra),
-      payload: plBytes >= 0 ? new Uint8Array(bytes.buffer, plAt, plBytes) : null,
-      setup: f[at + 14]!,
-    };
-    at += slots;
-  }
+  for (let at = 0; at < f.length; ) at = decodeAt(f, at, into);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -155,9 +171,11 @@ export function mismatch(what: string, message: string): MessagingError {
 /**
  * Exchange contributions. `build` validates this rank's arguments and returns its record; if it
  * throws, the rank still takes part (so nobody waits for it) and then rethrows. Ranks that see
- * a poison record, or a rank in another collective, fail with that error.
+ * a poison record, or a rank in another collective, fail with that error. The records come
+ * back at once (no promise, no event-loop turn) when the slots already hold them all; callers
+ * `await` either.
  */
-export async function exchange(t: CollectiveTransport, tag: number, what: string, kind: number, build: () => Contribution): Promise<Rec[]> {
+export function exchange(t: CollectiveTransport, tag: number, what: string, kind: number, build: () => Contribution): Rec[] | Promise<Rec[]> {
   let c: Contribution | null = null;
   let err: unknown = null;
   try {
@@ -166,33 +184,55 @@ export async function exchange(t: CollectiveTransport, tag: number, what: string
     err = e;
   }
   const slots = t.slots;
-  const viaSlots = slots?.on === true;
-  const setup = slots && !viaSlots && t.size > 1 ? slots.setupWord() : 0;
-  let mine: Uint8Array;
-  if (c) mine = encode(t.rank, c, setup);
-  else {
-    const code = (err as { code?: string }).code ?? ErrorCode.INVALID_ARG;
-    const text = new TextEncoder().encode(`${code}\n${(err as Error)?.message ?? String(err)}`);
-    mine = encode(t.rank, { kind: POISON, payload: text }, setup);
+  const n = t.size;
+  const viaSlots = n > 1 && slots?.on === true;
+  const setup = slots && !viaSlots && n > 1 ? slots.setupWord() : 0;
+  const mineC = c ?? poison(err);
+  if (!viaSlots) {
+    const mine = encode(t.rank, mineC, setup);
+    if (n === 1) {
+      const recs: Rec[] = [];
+      decodeAll(mine, recs);
+      return verdict(t, what, kind, recs, err);
+    }
+    return bruck(t, tag, mine).then((recs) => {
+      slots?.setupSeen(recs.map((r) => r.setup));
+      return verdict(t, what, kind, recs, err);
+    });
   }
-  let recs: Rec[];
-  if (t.size === 1) recs = decodeOne(mine);
-  else if (viaSlots) {
-    recs = decodeOne(mine);
-    const got = slots.exchange(mine, tag);
-    for (const part of Array.isArray(got) ? got : await got) decodeAll(part, recs);
+  // Encoded straight into this rank's next slot area when it fits; peers' records are read in place.
+  const recs: Rec[] = new Array(n);
+  const bytes = 8 * recordDoubles(mineC);
+  const area = slots.nextArea(bytes);
+  let mine: Uint8Array | null = null;
+  if (area) {
+    encodeInto(area, t.rank, mineC, setup);
+    decodeAt(area, 0, recs);
   } else {
-    recs = await bruck(t, tag, mine);
-    slots?.setupSeen(recs.map((r) => r.setup));
+    mine = encode(t.rank, mineC, setup);
+    decodeAll(mine, recs);
   }
+  const got = slots.exchange(mine, bytes, tag);
+  const take = (parts: Float64Array[]): Rec[] => {
+    for (let i = 0; i < parts.length; i++) decodeAt(parts[i]!, 0, recs);
+    return verdict(t, what, kind, recs, err);
+  };
+  return Array.isArray(got) ? take(got) : got.then(take);
+}
+
+/** Every rank's records are in: this rank's own error, a poison record's, a kind mismatch, or the records. */
+function verdict(t: CollectiveTransport, what: string, kind: number, recs: Rec[], err: unknown): Rec[] {
   if (err) throw err;
-  for (const r of recs) {
+  const n = t.size;
+  for (let i = 0; i < n; i++) {
+    const r = recs[i]!;
     if (r.kind === POISON) {
       const [code, ...rest] = new TextDecoder().decode(r.payload!).split("\n");
       throw new MessagingError(code as ErrorCodeValue, `${what}: rank ${r.rank} was called with invalid arguments: ${rest.join("\n")}`, { peer: r.rank });
     }
   }
-  for (const r of recs) {
+  for (let i = 0; i < n; i++) {
+    const r = recs[i]!;
     if (r.kind !== kind) {
       throw mismatch(what, `rank ${r.rank} called ${KIND_NAME[r.kind] ?? `collective #${r.kind}`} while rank ${t.rank} called ${KIND_NAME[kind]}; every rank must call the same collectives in the same order`);
     }
@@ -200,8 +240,8 @@ export async function exchange(t: CollectiveTransport, tag: number, what: string
   return recs;
 }
 
-function decodeOne(mine: Uint8Array): Rec[] {
-  const recs: Rec[] = [];
-  decodeAll(mine, recs);
-  return recs;
+/** The record of a rank whose own arguments were invalid: its error, for every rank to throw. */
+function poison(err: unknown): Contribution {
+  const code = (err as { code?: string }).code ?? ErrorCode.INVALID_ARG;
+  return { kind: POISON, payload: new TextEncoder().encode(`${code}\n${(err as Error)?.message ?? String(err)}`) };
 }

@@ -92,25 +92,42 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
     state.broken ? failed(state.lossError(`receive from rank ${source}`)) : state.track(engine.irecv(ctx, world(source), tag, views, capacity));
   const slots = new CollSlots(engine, state, { rank, group, isend, irecv }, ctx);
 
-  const runOne = async <T>(body: () => Promise<T>): Promise<T> => {
-    if (state.broken) throw state.lossError("collective operation");
-    slots.begin();
-    try {
-      return await body();
-    } catch (err) {
-      const e = err as { code?: string; peer?: number };
-      // Lost, or left before taking part: either way this communicator's collectives are over.
-      if (e.code === ErrorCode.PEER_LOST && typeof e.peer === "number") state.lose(e.peer, err);
-      throw err;
-    } finally {
-      slots.end();
-    }
-  };
   // While the slots are (or may become) active, a rank runs its collectives on this communicator
   // one at a time, in call order (coll-slots.ts says why); the next waits only if one is running.
   let busy = false;
   let released = false;
   const queue: Array<() => void> = [];
+
+  // One async layer per collective (this is on every small collective's path).
+  const runOne = async <T>(body: () => Promise<T>, queued: boolean): Promise<T> => {
+    if (queued) {
+      if (busy) await new Promise<void>((go) => queue.push(go));
+      busy = true;
+    }
+    try {
+      if (state.broken) throw state.lossError("collective operation");
+      slots.begin();
+      try {
+        return await body();
+      } catch (err) {
+        const e = err as { code?: string; peer?: number };
+        // Lost, or left before taking part: either way this communicator's collectives are over.
+        if (e.code === ErrorCode.PEER_LOST && typeof e.peer === "number") state.lose(e.peer, err);
+        throw err;
+      } finally {
+        slots.end();
+      }
+    } finally {
+      if (queued) {
+        const next = queue.shift();
+        if (next) next();
+        else {
+          busy = false;
+          if (released) slots.dispose();
+        }
+      }
+    }
+  };
 
   return {
     rank,
@@ -127,22 +144,7 @@ export function makeTransport(engine: Engine, ctx: string, group: readonly numbe
     read: (r, views, remote) => move("read", r, views, remote),
     write: (r, views, remote) => move("write", r, views, remote),
     nextTag: () => (seq = (seq + 1) & 0x3fffffff),
-    collective: async (body) => {
-      if (state.broken) throw state.lossError("collective operation");
-      if (!slots.active && !busy) return runOne(body);
-      if (busy) await new Promise<void>((go) => queue.push(go));
-      busy = true;
-      try {
-        return await runOne(body);
-      } finally {
-        const next = queue.shift();
-        if (next) next();
-        else {
-          busy = false;
-          if (released) slots.dispose();
-        }
-      }
-    },
+    collective: (body) => (state.broken ? Promise.reject(state.lossError("collective operation")) : runOne(body, slots.active || busy)),
     release: () => {
       released = true;
       if (!busy) slots.dispose();

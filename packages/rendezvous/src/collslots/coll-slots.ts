@@ -11,18 +11,20 @@
 //
 // Reuse of a record area without acknowledgements: collectives of one communicator run one at a
 // time on each rank (the transport queues them), so a rank writes its record of slot exchange
-// k+2 (into the area of k) only after it has read every member's record of k+1, and a member
-// writes that only after it has finished collective k, records included (they are copied out of
-// the slot). So nobody still reads k's area when k+2 overwrites it. Records are found by the
+// k+2 (into the area of k) only after it has seen every member's record of k+1, and a member
+// writes that only after it has finished collective k. So nobody still reads k's area when k+2
+// overwrites it, and a rank may read the records of its running collective in place (views of
+// the slot, valid until that collective ends on it: no copy out). Records are found by the
 // collective's id (its exchange tag + 1), not by parity: members whose counts disagreed (a
 // mismatch in ONECOPY_COLL_ROOTED_EAGER mode) wait rather than read another collective's record.
 //
 // Waiting follows the fast path's spinning rule: a wait is an engine operation polled by the
 // adaptive progress loop (progress.ts) for at most its spin budget (none when oversubscribed),
 // then this rank publishes in its sleep word which member it sleeps on (the first one it still
-// waits for) and re-checks that member; that member, once it publishes, finds the word naming it,
-// claims it (RUNG) and rings this rank's doorbell (one RING BELL on the socket per sleep; other
-// writers do not ring). Woken, the rank re-checks all and sleeps on the next missing member, if
+// waits for) and for what (its record, or its fin), and re-checks that member; that member, once
+// it publishes that, finds the word naming it, claims it (RUNG) and rings this rank's doorbell
+// (one RING BELL on the socket per sleep; other writers, and a fin where a record is awaited,
+// do not ring). Woken, the rank re-checks all and sleeps on the next missing member, if
 // any. Peer loss rejects the wait through the collective state.
 import { createHash } from "node:crypto";
 import { createShmSegment, openShmSegment, readKnob, unlinkShmSegment, unmapShmSegment } from "@onecopy/cma";
@@ -66,6 +68,13 @@ export class CollSlots implements Pollable, DepartureWatcher {
   /** While waiting: whether member j has done its part, for the members in `waitRanks`. */
   private cond: ((j: number) => boolean) | null = null;
   private waitRanks: readonly number[] = [];
+  /** The wait is for fins (else for records); the collective id it waits on. */
+  private waitFin = false;
+  private waitId = NONE;
+  private readonly recordThere = (j: number): boolean => this.seg!.published(j, this.waitId) !== null;
+  private readonly finThere = (j: number): boolean => this.seg!.finished(j, this.waitId);
+  /** The array a synchronous exchange returns (reused). */
+  private readonly got: Float64Array[] = [];
   private req: Request<void> | null = null;
   private readonly me: number;
   private readonly n: number;
@@ -198,43 +207,58 @@ export class CollSlots implements Pollable, DepartureWatcher {
     if (this.cur === NONE || !this.seg) return;
     this.seg.setFin(this.me, this.cur);
     this.cur = NONE;
-    this.ringSleepers();
+    this.ringSleepers(true);
   }
 
   /**
-   * Exchange records: publish `mine`, return every other member's record (copied out; records
-   * too large for a slot come by messages with `tag`). Synchronous when all are there already.
+   * Where this rank's next record goes when it is at most `bytes` long: its next record area,
+   * as doubles, to encode the record straight into (then {@link exchange} with `mine` null);
+   * null when it does not fit (it goes by messages).
    */
-  exchange(mine: Uint8Array, tag: number): Uint8Array[] | Promise<Uint8Array[]> {
+  nextArea(bytes: number): Float64Array | null {
+    return bytes <= this.capacity ? this.seg!.areaDoubles(this.me, ((this.k + 1) | 0) & 1) : null;
+  }
+
+  /**
+   * Exchange records: publish this rank's (`len` bytes encoded into {@link nextArea} when `mine`
+   * is null, else `mine`), and return every other member's record, one record each, as doubles
+   * at offset 0. In-slot records are views of the slot, valid until this collective ends on this
+   * rank (nobody rewrites that area before: see the top of this file); records too large for a
+   * slot come by messages with `tag`. Synchronous when all are there already; the array
+   * returned then is reused by the next exchange.
+   */
+  exchange(mine: Uint8Array | null, len: number, tag: number): Float64Array[] | Promise<Float64Array[]> {
     const seg = this.seg!;
     this.k = (this.k + 1) | 0;
     const k = tag + 1;
     this.cur = k;
     const c = this.engine.counters.collSlots;
     c.exchanges++;
-    const fits = mine.byteLength <= this.capacity;
-    seg.publish(this.me, this.k & 1, k, fits ? mine : null);
-    this.ringSleepers();
+    const fits = len <= this.capacity;
+    seg.publish(this.me, this.k & 1, k, fits ? mine : null, fits ? len : -1);
+    this.ringSleepers(false);
     let sends: Array<Request<void>> | null = null;
     if (!fits) {
       c.oversize++;
       sends = [];
-      for (let j = 0; j < this.n; j++) if (j !== this.me) sends.push(this.host.isend([mine], mine.byteLength, j, tag));
+      for (let j = 0; j < this.n; j++) if (j !== this.me) sends.push(this.host.isend([mine!], mine!.byteLength, j, tag));
     }
-    const waiting = this.waitFor((j) => this.seg!.published(j, k) !== null, this.others);
-    if (!waiting && !sends && !this.anyOversize(k)) return [this.copyAll(k)];
+    this.waitId = k;
+    const waiting = this.waitFor(this.recordThere, this.others, false);
+    if (!waiting && !sends && !this.anyOversize(k)) return this.inSlot(k, this.got);
     return this.exchangeLater(k, tag, waiting, sends);
   }
 
-  private async exchangeLater(k: number, tag: number, waiting: Promise<void> | null, sends: Array<Request<void>> | null): Promise<Uint8Array[]> {
+  private async exchangeLater(k: number, tag: number, waiting: Promise<void> | null, sends: Array<Request<void>> | null): Promise<Float64Array[]> {
     if (waiting) await waiting;
-    const out = [this.copyAll(k)];
+    const out = this.inSlot(k, []);
     const recvs: Array<Promise<RecvResult>> = [];
     for (let j = 0; j < this.n; j++) {
       if (j !== this.me && this.seg!.published(j, k) === -1) recvs.push(this.host.irecv(null, 0, j, tag).wait());
     }
+    if (recvs.length === 0 && !sends) return out;
     const got = await Promise.all([...recvs, ...(sends ?? []).map((s) => s.wait())]);
-    for (let i = 0; i < recvs.length; i++) out.push((got[i] as RecvResult).data ?? new Uint8Array(0));
+    for (let i = 0; i < recvs.length; i++) out.push(asDoubles((got[i] as RecvResult).data));
     return out;
   }
 
@@ -243,20 +267,11 @@ export class CollSlots implements Pollable, DepartureWatcher {
     return false;
   }
 
-  /** The in-slot records of collective k of every other member, back to back. */
-  private copyAll(k: number): Uint8Array {
+  /** The in-slot records of collective k of every other member, into `out` (emptied first). */
+  private inSlot(k: number, out: Float64Array[]): Float64Array[] {
     const seg = this.seg!;
-    let total = 0;
-    for (let j = 0; j < this.n; j++) if (j !== this.me) total += Math.max(0, seg.published(j, k)!);
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (let j = 0; j < this.n; j++) {
-      if (j === this.me) continue;
-      const len = seg.published(j, k)!;
-      if (len <= 0) continue;
-      seg.copyOut(j, k, len, out, at);
-      at += len;
-    }
+    out.length = 0;
+    for (let j = 0; j < this.n; j++) if (j !== this.me && seg.published(j, k)! > 0) out.push(seg.recordF64(j, k));
     return out;
   }
 
@@ -269,14 +284,16 @@ export class CollSlots implements Pollable, DepartureWatcher {
     const k = this.cur;
     this.engine.counters.collSlots.fins++;
     seg.setFin(this.me, k);
-    this.ringSleepers();
-    return this.waitFor((j) => seg.finished(j, k), touchedBy);
+    this.ringSleepers(true);
+    this.waitId = k;
+    return this.waitFor(this.finThere, touchedBy, true);
   }
 
-  private ringSleepers(): void {
+  /** Ring the members asleep until this rank publishes its record (`fin` false) or its fin. */
+  private ringSleepers(fin: boolean): void {
     const seg = this.seg!;
     for (let j = 0; j < this.n; j++) {
-      if (j === this.me || !seg.claimSleeper(j, this.me)) continue;
+      if (j === this.me || !seg.claimSleeper(j, this.me, fin)) continue;
       this.engine.counters.collSlots.bells++;
       this.engine.link(this.host.group[j]!)?.bell();
     }
@@ -285,12 +302,13 @@ export class CollSlots implements Pollable, DepartureWatcher {
   // ---- waiting --------------------------------------------------------------------------
 
   /** Null when `done(j)` holds for every j of `ranks` now; else a promise that resolves once it does (polled by progress). */
-  private waitFor(done: (j: number) => boolean, ranks: readonly number[]): Promise<void> | null {
+  private waitFor(done: (j: number) => boolean, ranks: readonly number[], fin: boolean): Promise<void> | null {
     if (allOf(done, ranks)) return null;
     if (this.state.broken) return Promise.reject(this.state.lossError("collective operation"));
     this.engine.counters.collSlots.waits++;
     this.cond = done;
     this.waitRanks = ranks;
+    this.waitFin = fin;
     const progress = this.engine.fast.progress;
     progress.add(this);
     const req = this.engine.newRequest<void>();
@@ -350,11 +368,18 @@ export class CollSlots implements Pollable, DepartureWatcher {
     if (!cond || !seg) return;
     for (const j of this.waitRanks) {
       if (cond(j)) continue;
-      seg.setSleep(this.me, sleepingOn(j));
+      seg.setSleep(this.me, sleepingOn(j, this.waitFin));
       if (!cond(j)) return;
     }
     this.check();
   }
+}
+
+/** A received record as doubles (copied when the message is not 8-byte aligned). */
+function asDoubles(data: Uint8Array | null | undefined): Float64Array {
+  if (!data) return new Float64Array(0);
+  const b = data.byteOffset % 8 === 0 ? data : data.slice();
+  return new Float64Array(b.buffer, b.byteOffset, b.byteLength >> 3);
 }
 
 function allOf(done: (j: number) => boolean, ranks: readonly number[]): boolean {

@@ -5,12 +5,13 @@
 //   slot r at 256 + r × stride, stride = 256 + 2 × capacity:
 //     +0    seq[0], len[0], seq[1], len[1], fin   written by rank r only
 //     +128  sleep                                  rank r's waiting state (asleep until rank j
-//                                                  publishes: 1 + j); j claims it (RUNG)
+//                                                  publishes its record: 1 + j, or its fin:
+//                                                  -2 - j); j claims it (RUNG)
 //     +256  record area of parity 0, then of parity 1 (capacity bytes each)
 //
 // A collective is named by its id (its exchange tag + 1: agreed by every member, never 0). The
 // writer alternates its two areas (its own count of slot exchanges), copies its record in
-// (plain stores), stores len (−1: larger than the area, the record goes by messages), then
+// (plain stores; or encodes it there in place), stores len (−1: larger than the area, the record goes by messages), then
 // Atomics.stores seq = id. A reader looks for the id in either seq and copies the record out, so
 // readers never depend on the writer's parity. `fin` = id says "done with every peer's memory for
 // that collective and all before it" (the FIN messages of the message path). The owner-written
@@ -18,17 +19,20 @@
 import type { ShmSegment } from "@onecopy/cma";
 
 export const SLOT_MAGIC = 0x6f63636c; // "occl"
-export const SLOT_VERSION = 1;
+export const SLOT_VERSION = 2;
 const HEADER = 256;
 const CONTROL = 256;
 const LINE = 128;
 
-/** Sleep-word values: RUNNING, RUNG (a writer claimed the sleep and rings), or sleepingOn(j). */
+/** Sleep-word values: RUNNING, RUNG (a writer claimed the sleep and rings), or sleepingOn(j, fin). */
 export const RUNNING = 0;
 export const RUNG = -1;
-/** The owner sleeps until rank `j` publishes (only j rings it: one doorbell per sleep). */
-export function sleepingOn(j: number): number {
-  return 1 + j;
+/**
+ * The owner sleeps until rank `j` publishes its record (`fin` false) or its fin (true); only j
+ * rings it, and only for that event (a fin never wakes a record waiter: one doorbell per sleep).
+ */
+export function sleepingOn(j: number, fin: boolean): number {
+  return fin ? -2 - j : 1 + j;
 }
 
 /** A record area size from the knob: a multiple of 128 bytes, at least 1 KiB. */
@@ -45,6 +49,9 @@ export class SlotSegment {
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
   private readonly stride: number;
+  /** Every record area as bytes and as doubles, by 2 × rank + parity (made once). */
+  private readonly areaU8: Uint8Array[] = [];
+  private readonly areaF64: Float64Array[] = [];
 
   constructor(
     readonly segment: ShmSegment,
@@ -54,6 +61,13 @@ export class SlotSegment {
     this.i32 = new Int32Array(segment.buffer, 0, segment.bytes >> 2);
     this.u8 = new Uint8Array(segment.buffer, 0, segment.bytes);
     this.stride = CONTROL + 2 * capacity;
+    for (let r = 0; r < members; r++) {
+      for (let p = 0; p < 2; p++) {
+        const at = this.base(r) + CONTROL + p * capacity; // a multiple of 128
+        this.areaU8.push(new Uint8Array(segment.buffer, at, capacity));
+        this.areaF64.push(new Float64Array(segment.buffer, at, capacity >> 3));
+      }
+    }
   }
 
   /** Write the header of a freshly created (zero-filled) segment. */
@@ -86,11 +100,26 @@ export class SlotSegment {
     return (this.base(r) + LINE) >> 2;
   }
 
-  /** Publish my record of collective `id` in my area `parity` (null: too large, it goes by messages). */
-  publish(me: number, parity: number, id: number, record: Uint8Array | null): void {
+  /** Rank r's record area `parity` as doubles (a view made once; records are encoded straight into it). */
+  areaDoubles(r: number, parity: number): Float64Array {
+    return this.areaF64[2 * r + parity]!;
+  }
+
+  /** The same area as bytes. */
+  areaBytes(r: number, parity: number): Uint8Array {
+    return this.areaU8[2 * r + parity]!;
+  }
+
+  /** Publish my record of collective `id` in my area `parity`: `record` is copied in, or `len` bytes already are there (−1: too large, it goes by messages). */
+  publish(me: number, parity: number, id: number, record: Uint8Array | null, len = record ? record.byteLength : -1): void {
     if (record) this.u8.set(record, this.base(me) + CONTROL + parity * this.capacity);
-    this.i32[this.word(me, 2 * parity + 1)] = record ? record.byteLength : -1;
+    this.i32[this.word(me, 2 * parity + 1)] = len;
     Atomics.store(this.i32, this.word(me, 2 * parity), id);
+  }
+
+  /** Rank r's record area holding collective `id` (published), as doubles over the whole area. */
+  recordF64(r: number, id: number): Float64Array {
+    return this.areaF64[2 * r + this.areaOf(r, id)]!;
   }
 
   /** The area (0, 1) holding rank r's record of collective `id`, or −1 while it is not published. */
@@ -104,12 +133,6 @@ export class SlotSegment {
   published(r: number, id: number): number | null {
     const p = this.areaOf(r, id);
     return p < 0 ? null : this.i32[this.word(r, 2 * p + 1)]!;
-  }
-
-  /** Copy rank r's record of collective `id` (published, `len` bytes) into `into` at `at`. */
-  copyOut(r: number, id: number, len: number, into: Uint8Array, at: number): void {
-    const from = this.base(r) + CONTROL + this.areaOf(r, id) * this.capacity;
-    into.set(this.u8.subarray(from, from + len), at);
   }
 
   setFin(me: number, id: number): void {
@@ -126,10 +149,10 @@ export class SlotSegment {
     Atomics.store(this.i32, this.sleepIndex(me), v);
   }
 
-  /** Rank r sleeps until rank `me` publishes: claim its doorbell (true: ring it, once). */
-  claimSleeper(r: number, me: number): boolean {
+  /** Rank r sleeps until rank `me` publishes its record (`fin` false) or fin: claim its doorbell (true: ring it, once). */
+  claimSleeper(r: number, me: number, fin: boolean): boolean {
     const i = this.sleepIndex(r);
-    const on = sleepingOn(me);
+    const on = sleepingOn(me, fin);
     return Atomics.load(this.i32, i) === on && Atomics.compareExchange(this.i32, i, on, RUNG) === on;
   }
 }
