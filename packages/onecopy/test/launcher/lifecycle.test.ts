@@ -12,7 +12,8 @@ import { cleanup, exists, fixture, readRecords, startCli, tempDir, track, waitFo
 afterEach(cleanup);
 
 /** How long the kernel and the job guardian may take to clear a job whose launcher was SIGKILLed. */
-const GONE_WITHIN_MS = 2000;
+// Generous: the full suite keeps both cores busy, and a loaded guardian notices late (2 s failed once).
+const GONE_WITHIN_MS = 5000;
 
 /** Pids of the job guardians (guardian.ts) of the job in `jobDir`: it is on their command line. */
 function guardiansOf(jobDir: string): number[] {
