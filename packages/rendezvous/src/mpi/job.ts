@@ -9,7 +9,7 @@
 //     every rank on another node gets a link whose frames travel over MPI (stream.ts), and large
 //     messages to it take the mpi mover (mover.ts).
 import { mkdtempSync, rmSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { availableParallelism, hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
@@ -218,6 +218,7 @@ export class MpiJob implements LeaderCollectives {
       mpi: this.mpi,
       comm: this.comm,
       busy: () => engine.pendingOperations > 0,
+      spinWhileBusy: hostRanks(this.local.length) <= availableParallelism(),
       counters,
       control: (src, bytes) => this.streams.get(src)?.deliver(bytes),
       broken: (err) => {
@@ -275,4 +276,17 @@ export class MpiJob implements LeaderCollectives {
     }
     if (this.initialized) fn.MPI_Finalize();
   }
+}
+
+/**
+ * How many ranks of the job share this host's CPUs: the launcher's own count where it gives one
+ * (Open MPI, MPICH/Hydra, Slurm with one count for every node), else the ranks of this node. The
+ * launcher's count is right also when ONECOPY_NODE_ID splits one host into simulated nodes.
+ */
+function hostRanks(nodeRanks: number, env: NodeJS.ProcessEnv = process.env): number {
+  for (const name of ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]) {
+    const n = Number(env[name]);
+    if (Number.isInteger(n) && n > 0) return n;
+  }
+  return nodeRanks;
 }

@@ -14,8 +14,11 @@
 //
 // Progress is adaptive: while MPI requests are pending it polls on every event-loop turn
 // (setImmediate); for a short spin window after an operation is posted or an MPI event it does
-// the same; then it backs off to timers (1 ms doubling to 4 ms while onecopy operations are
-// pending, to 50 ms when idle, unref'd). An MPI error (MPI_ERRORS_RETURN) fails the request's
+// the same; while onecopy operations are pending and the host's ranks fit its CPUs (the spinning
+// rule) it keeps doing so, because MPI has no doorbell: a timer between polls is the latency of
+// every message from another node (a 2 ms window then 1–4 ms timers gave 6.5 ms per half round
+// trip). Otherwise it backs off to timers (1 ms doubling to 4 ms while onecopy operations are
+// pending — oversubscribed ranks must not take a CPU a peer needs — to 50 ms when idle, unref'd). An MPI error (MPI_ERRORS_RETURN) fails the request's
 // owner, who turns it into ERR_PEER_LOST.
 import { performance } from "node:perf_hooks";
 import { ErrorCode, MessagingError } from "../errors.js";
@@ -55,6 +58,8 @@ export interface MpiProgressOptions {
   broken(err: Error): void;
   /** Spin window after a kick, in µs (ONECOPY_MPI_SPIN_US, default 2000). */
   spinUs?: number;
+  /** Poll on every turn while busy(): this host's ranks fit its CPUs. */
+  spinWhileBusy?: boolean;
 }
 
 const BUSY_BACKOFF_MAX_MS = 4;
@@ -150,7 +155,7 @@ export class MpiProgress {
     const events = this.poll();
     const now = performance.now();
     if (events > 0) this.spinUntil = now + this.spinMs;
-    if (this.ops.length > 0 || now < this.spinUntil) {
+    if (this.ops.length > 0 || now < this.spinUntil || (this.o.spinWhileBusy && this.o.busy())) {
       this.backoffMs = 1;
       this.immediate = setImmediate(this.tick);
       return;
