@@ -104,6 +104,12 @@ export const KNOBS = {
     "Registration cache, populate: a receive buffer of at least this many bytes whose pages are not faulted in yet (mincore on three sampled pages) is populated writable (madvise MADV_POPULATE_WRITE, contents kept) before the copy into it, instead of the kernel faulting its pages in one by one inside the copy. Off by default (0) because it did not measure faster: the pages must be zeroed either way, so it only moves that cost in front of the copy. Measured here: on 4 KiB pages populate + copy of a fresh 64 MiB buffer 65-95 ms vs 90-105 ms copying into it directly; on huge pages (the launcher's default, ONECOPY_THP=1) no gain or a loss; in whole messages (fresh receive buffer per message, 4-64 MiB) the difference was within the noise of a loaded machine.",
   ),
   // ---- the messaging runtime -------------------------------------------------------------
+  mpiSpinUs: count(
+    "ONECOPY_MPI_SPIN_US",
+    "messaging",
+    2000,
+    "Jobs started by mpirun/srun: after an MPI event or a posted operation, the MPI progress loop polls on every event-loop turn for this many microseconds even when no onecopy operation is pending (a reply is often on its way). While operations are pending and the host's ranks fit its CPUs it polls on every turn anyway (MPI has no doorbell: with 1-4 ms timers instead, a half round trip between nodes took 6.5 ms, polling 88-103 us); oversubscribed or idle ranks back off to timers.",
+  ),
   transport: {
     env: "ONECOPY_TRANSPORT",
     layer: "messaging",
@@ -209,6 +215,13 @@ export const KNOBS = {
     1,
     "1: the built-in reduction operators that have a WebAssembly SIMD kernel (sum, prod, min, max and the bitwise ones on most element types) combine large reductions with it, in a scratch area of the kernel's own memory; 0: every combine runs as a typed-array loop. Same bits either way.",
   ),
+  hierarchical: {
+    env: "ONECOPY_HIERARCHICAL",
+    layer: "collectives",
+    default: true,
+    parse: parseSwitch,
+    doc: "Jobs started by mpirun/srun over several nodes: 1 (default) runs the world's allreduce, reduce, bcast, barrier, allgather and gather in three steps (node-local single copy to the node's leader, the MPI collective among the leaders, node-local back); 0 keeps the flat algorithms over point-to-point, whose messages between nodes go through MPI one by one.",
+  } satisfies Knob<boolean>,
   collRootedEager: count(
     "ONECOPY_COLL_ROOTED_EAGER",
     "collectives",

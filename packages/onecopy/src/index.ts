@@ -14,7 +14,7 @@
  *
  * @packageDocumentation
  */
-import { hangAnswer, initWorld, type InitOptions } from "@onecopy/rendezvous";
+import { hangAnswer, initWorld, readKnob, type InitOptions } from "@onecopy/rendezvous";
 import { Comm } from "./comm.js";
 import { HierarchicalComm } from "./hierarchical.js";
 import { answerHangQueries, tellLauncher, watchLauncher } from "./launcher/watch.js";
@@ -81,7 +81,7 @@ async function join(opts: InitOptions): Promise<Comm> {
   watchLauncher(); // a rank never outlives its launcher
   tellLauncher("init"); // from now on the other ranks may be waiting for this one
   const comm = await initWorld({ ...opts, onClosed: () => tellLauncher("closed") }, (rt, ctx) =>
-    rt.engine.leaders && process.env.ONECOPY_HIERARCHICAL !== "0" ? new HierarchicalComm(rt, ctx, null) : new Comm(rt, ctx, null),
+    rt.engine.leaders && readKnob("hierarchical") ? new HierarchicalComm(rt, ctx, null) : new Comm(rt, ctx, null),
   );
   // Several nodes (mpirun/srun): allreduce, bcast and barrier of the world go node → leaders (MPI) → node.
   const leaders = comm.engine.leaders;

@@ -21,6 +21,7 @@
 // pending — oversubscribed ranks must not take a CPU a peer needs — to 50 ms when idle, unref'd). An MPI error (MPI_ERRORS_RETURN) fails the request's
 // owner, who turns it into ERR_PEER_LOST.
 import { performance } from "node:perf_hooks";
+import { readKnob } from "@onecopy/cma";
 import { ErrorCode, MessagingError } from "../errors.js";
 import type { Handle, LibMpi } from "./binding.js";
 import { postWithType } from "./datatype.js";
@@ -82,7 +83,7 @@ export class MpiProgress {
   constructor(private readonly o: MpiProgressOptions) {
     this.status = Buffer.alloc(o.mpi.abi.statusBytes);
     this.message = o.mpi.handleSlot();
-    this.spinMs = (o.spinUs ?? Number(process.env.ONECOPY_MPI_SPIN_US ?? 2000)) / 1000;
+    this.spinMs = (o.spinUs ?? readKnob("mpiSpinUs")) / 1000;
   }
 
   get pending(): number {
