@@ -6,11 +6,13 @@
 //
 //   node bench/run.js versus-ompi [--quick] [--np 2|4|2,4] [--rounds N] [--reps N]
 //        [--ops latency,rate,bw,barrier,allreduce,bcast,alltoall,reduce,gather,allgather]
-//        [--sizes 8,4096,...] [--variant NAME=VALUE[,NAME=VALUE]]
+//        [--sizes 8,4096,...] [--variant NAME=VALUE[,NAME=VALUE]] [--steady]
 //
 //   onecopy                  bench/lib/versus-rank.ts under onecopy's launcher (launch())
 //   onecopy NAME=VALUE       the same with those environment settings (--variant): a before/
 //                            after column of a knob, in the same interleaved run
+//   --steady                 cells of at most 4 KiB get 2000 warm-up + 20 000 timed iterations
+//                            (both programs): the state of a long job, past the JIT's warm-up
 //   Open MPI CMA             bench/native/osu_coll.c under mpirun, vader + single copy = CMA
 //   Open MPI no single copy  the same with single copy off (copy-in/copy-out through shm)
 //
@@ -76,7 +78,8 @@ if (!coll.ok) {
   process.exit(0);
 }
 
-const cells = tableCells(quick, ops, sizes);
+const steady = argv.includes("--steady");
+const cells = tableCells(quick, ops, sizes, steady);
 if (!cells.length) throw new RangeError("--ops/--sizes leave no cell to measure");
 const cellArgs = ["--cells", cellsArg(cells), "--reps", String(reps), "--window", String(BW_WINDOW)];
 type Column = "onecopy" | "variant" | OmpiMode["name"];
@@ -229,7 +232,7 @@ const machine = machineFacts();
 const busy = runs.map((r) => r.busyBefore).filter((x): x is number => x !== null);
 const busyMedian = busy.length ? median(busy) : null;
 out(
-  `\nonecopy vs Open MPI ${setup.version}, ${nps.map((n) => `np ${n}`).join(" and ")}${quick ? " (--quick)" : ""}: ${machine.cores} × ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}`,
+  `\nonecopy vs Open MPI ${setup.version}, ${nps.map((n) => `np ${n}`).join(" and ")}${quick ? " (--quick)" : ""}${steady ? " (--steady)" : ""}: ${machine.cores} × ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}`,
 );
 out(
   `medians of ${rounds} rounds × ${reps} reps, interleaved launches; time in µs per call (latency: half round trip), osu_bw in MB/s (1e6 B/s, window ${BW_WINDOW}, one send and one receive buffer), message rate in messages/s (window ${BW_WINDOW})`,
@@ -304,7 +307,7 @@ writeFileSync(
       quick,
       machine: { ...machine, loadavgBefore, cpuBusyBeforeEachLaunch: runs.map((r) => ({ round: r.round, np: r.np, column: r.column, busy: r.busyBefore })) },
       openmpi: { version: setup.version, mpirun: setup.mpirun, modes: setup.modes, binary: coll.binary },
-      config: { nps, rounds, reps, window: BW_WINDOW, cells, variant: variantEnv ?? null, units: { time: "µs per call; latency: half round trip", bw: "MB/s = 1e6 bytes/s", rate: "messages/s", cpuUs: "CPU µs per call / half round trip / message, per rank", cpuUtil: "CPU time / wall time of the timed loop" } },
+      config: { nps, rounds, reps, steady, window: BW_WINDOW, cells, variant: variantEnv ?? null, units: { time: "µs per call; latency: half round trip", bw: "MB/s = 1e6 bytes/s", rate: "messages/s", cpuUs: "CPU µs per call / half round trip / message, per rank", cpuUtil: "CPU time / wall time of the timed loop" } },
       rows,
       notes,
       runs,

@@ -70,7 +70,11 @@ export const TABLE_SIZES = {
   bw: [1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB],
 } as const;
 
-function counts(op: CellOp, size: number, quick: boolean): { skip: number; iters: number } {
+/** --steady: the warm-up and timed iterations of a cell of at most 4 KiB (and barrier, rate). */
+const STEADY = { skip: 2000, iters: 20_000 } as const;
+
+function counts(op: CellOp, size: number, quick: boolean, steady = false): { skip: number; iters: number } {
+  if (steady && (size <= 4 * KiB || op === "barrier")) return op === "rate" ? { skip: 100, iters: 2000 } : { ...STEADY };
   if (op === "latency") return size <= 8 * KiB ? (quick ? { skip: 100, iters: 2000 } : { skip: 100, iters: 10_000 }) : quick ? { skip: 10, iters: 300 } : { skip: 10, iters: 1000 };
   if (op === "rate") return quick ? { skip: 10, iters: 200 } : { skip: 20, iters: 1000 };
   if (op === "bw") {
@@ -87,14 +91,17 @@ function counts(op: CellOp, size: number, quick: boolean): { skip: number; iters
 
 /**
  * Every cell of the table, in table order; `ops` keeps only those operations and `sizes` only
- * those sizes (barrier has none and stays when its op is kept).
+ * those sizes (barrier has none and stays when its op is kept). `steady` gives the cells of at
+ * most 4 KiB 2000 warm-up and 20 000 timed iterations (rate: 100 and 2000 windows): OSU's counts
+ * mostly time a JIT-compiled runtime's warm-up and its spin budget settling, which a long job
+ * pays once.
  */
-export function tableCells(quick: boolean, ops?: readonly CellOp[], sizes?: readonly number[]): CellSpec[] {
+export function tableCells(quick: boolean, ops?: readonly CellOp[], sizes?: readonly number[], steady = false): CellSpec[] {
   const cells: CellSpec[] = [];
   const add = (op: CellOp, size: number) => {
     if (ops && !ops.includes(op)) return;
     if (sizes && op !== "barrier" && !sizes.includes(size)) return;
-    cells.push({ op, size, ...counts(op, size, quick) });
+    cells.push({ op, size, ...counts(op, size, quick, steady) });
   };
   for (const s of TABLE_SIZES.latency) add("latency", s);
   add("rate", RATE_SIZE);
