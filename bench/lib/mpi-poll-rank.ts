@@ -21,26 +21,21 @@ if (comm.rank === 1) {
   const c = process.cpuUsage(c0);
   (globalThis as Record<string, unknown>).idle = { waitedMs: wall, cpuPercent: ((c.user + c.system) / 1000 / wall) * 100 };
 }
+async function pingPong(rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    if (comm.rank === 0) {
+      await comm.send(b, 1, 2);
+      await comm.recv(b, 1, 2);
+    } else if (comm.rank === 1) {
+      await comm.recv(b, 0, 2);
+      await comm.send(b, 0, 2);
+    }
+  }
+}
 await comm.barrier();
-for (let i = 0; i < 100; i++) {
-  if (comm.rank === 0) {
-    await comm.send(b, 1, 2);
-    await comm.recv(b, 1, 2);
-  } else if (comm.rank === 1) {
-    await comm.recv(b, 0, 2);
-    await comm.send(b, 0, 2);
-  }
-}
+await pingPong(100); // warm-up
 const t = performance.now();
-for (let i = 0; i < iters; i++) {
-  if (comm.rank === 0) {
-    await comm.send(b, 1, 2);
-    await comm.recv(b, 1, 2);
-  } else if (comm.rank === 1) {
-    await comm.recv(b, 0, 2);
-    await comm.send(b, 0, 2);
-  }
-}
+await pingPong(iters);
 const us = ((performance.now() - t) * 1000) / iters / 2;
 if (comm.rank === 0) console.log(JSON.stringify({ type: "poll", idle: (globalThis as Record<string, unknown>).idle, latencyUs: us }));
 await comm.close();

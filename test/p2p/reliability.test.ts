@@ -28,14 +28,22 @@ describe("close()", () => {
 
 describe("unexpected messages at scale", () => {
   it("drains a queue of 200 000 in linear time, in order", async () => {
-    const r = await runJob(script("unexpected-scale.ts"), { np: 2 });
-    expect(r.exitCode, explain(r)).toBe(0);
-    const a = r.results[0]![0] as { ms: number[]; ordered: boolean };
-    expect(a.ordered).toBe(true);
-    const [first, big, last] = a.ms as [number, number, number];
     // 4x the messages: linear is ~4x the time; quadratic is ~16x (measured before the fix:
-    // 1.2 s, 17.5 s, 1.7 s). The constant absorbs a busy machine's pauses.
-    expect(big, JSON.stringify(a.ms)).toBeLessThan(6 * Math.min(first, last) + 200);
+    // 1.2 s, 17.5 s, 1.7 s; after it, quiet: 116, 259, 73 ms). Under the full suite's load the
+    // big phase's GC and CPU contention once gave 149, 954, 81 ms, so the bound is against the
+    // mean of the small phases, and a run that misses it is repeated once: a quadratic drain
+    // misses it every time, a loaded machine rarely twice.
+    const runs: number[][] = [];
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const r = await runJob(script("unexpected-scale.ts"), { np: 2 });
+      expect(r.exitCode, explain(r)).toBe(0);
+      const a = r.results[0]![0] as { ms: number[]; ordered: boolean };
+      expect(a.ordered).toBe(true);
+      runs.push(a.ms);
+      const [first, big, last] = a.ms as [number, number, number];
+      if (big < 6 * ((first + last) / 2) + 300) return;
+    }
+    expect.fail(`the 200 000-message phase was not linear in two runs (ms per phase: ${JSON.stringify(runs)})`);
   });
 
   it("keeps MPI order with wildcards through deep unexpected and posted queues", async () => {
