@@ -49,9 +49,8 @@ export async function runJob(script: string, opts: JobOptions): Promise<JobRun> 
 
 /** A readable account of a job, for assertion messages. */
 export function explain(r: LaunchResult): string {
-  return r.ranks
-    .map((rk) => `--- rank ${rk.rank} code=${rk.code} signal=${rk.signal}\n${rk.stdout}\n${rk.stderr}`)
-    .join("\n");
+  const ranks = r.ranks.map((rk) => `--- rank ${rk.rank} code=${rk.code} signal=${rk.signal}\n${rk.stdout}\n${rk.stderr}`).join("\n");
+  return r.message ? `--- launcher: ${r.message}\n${ranks}` : ranks;
 }
 
 /** Whether a process still exists. */

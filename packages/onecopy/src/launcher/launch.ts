@@ -90,6 +90,8 @@ export interface LaunchResult {
 
 interface RankState {
   rank: number;
+  /** Its pipes were destroyed CLOSE_WAIT_MS after its exit: its last lifeline news may be unread. */
+  newsUnread?: boolean;
   proc?: RankProcess;
   pid: number;
   code: number | null;
@@ -290,19 +292,22 @@ class Job {
       const proc = st.proc;
       this.after(CLOSE_WAIT_MS, () => {
         for (const s of proc.child.stdio) s?.destroy();
-        this.onClose(st);
+        this.onClose(st, true);
       });
     }
   }
 
-  private onClose(st: RankState): void {
+  /** `forced`: its pipes were destroyed after CLOSE_WAIT_MS, so news it sent may be unread. */
+  private onClose(st: RankState, forced = false): void {
     if (st.closed) return;
     if (!st.exited) {
       // 'close' without 'exit' does not happen, but never count a rank twice or lose one.
       this.onExit(st, st.proc?.child.exitCode ?? null, st.proc?.child.signalCode ?? null);
     }
     st.closed = true;
-    // Its lifeline is closed too, so what it said there is all it will ever say.
+    // Its lifeline is closed too, so what it said there is all it will ever say — unless the
+    // close was forced: then a rank that exited 0 is not judged by news that may be unread.
+    st.newsUnread = forced;
     this.checkLeftBeforeJoining();
     this.checkLeftWithoutClosing();
     if (--this.remaining === 0) this.finish();
@@ -352,7 +357,7 @@ class Job {
    */
   private checkLeftBeforeJoining(): void {
     if (this.stopReason !== undefined) return;
-    const left = this.ranks.find((st) => st.closed && st.code === 0 && !st.joined);
+    const left = this.ranks.find((st) => st.closed && !st.newsUnread && st.code === 0 && !st.joined);
     if (!left) return;
     const waiting = this.ranks.some((st) => st !== left && !st.exited && st.initStarted && !st.joined);
     if (!waiting) return;
@@ -368,7 +373,7 @@ class Job {
    */
   private checkLeftWithoutClosing(): void {
     if (this.stopReason !== undefined) return;
-    const left = this.ranks.find((st) => st.closed && st.code === 0 && st.joined && !st.worldClosed);
+    const left = this.ranks.find((st) => st.closed && !st.newsUnread && st.code === 0 && st.joined && !st.worldClosed);
     if (!left || !this.ranks.some((st) => st !== left && !st.exited)) return;
     this.fail(left, 1, `rank ${left.rank} exited with code 0 without closing its world (it called process.exit() before comm.close()) while other ranks were still running; they lose it as a peer (ERR_PEER_LOST)`);
   }
