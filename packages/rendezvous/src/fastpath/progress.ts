@@ -39,9 +39,14 @@ export interface ProgressHost {
   readonly completions: number;
 }
 
+/** The spinning rule's test: `ranks` processes sharing this host fit the CPUs this one may use. */
+export function ranksFitCpus(ranks: number): boolean {
+  return ranks <= availableParallelism();
+}
+
 /** The spin budget in µs for a job of `size` ranks: `spinUs` when they fit the CPUs, else 0. */
 export function spinBudgetUs(size: number, spinUs: number): number {
-  return size <= availableParallelism() ? spinUs : 0;
+  return ranksFitCpus(size) ? spinUs : 0;
 }
 
 /** Waits without spinning, once the budget fell below an eighth, before it tries again. */

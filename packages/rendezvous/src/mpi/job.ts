@@ -9,13 +9,14 @@
 //     every rank on another node gets a link whose frames travel over MPI (stream.ts), and large
 //     messages to it take the mpi mover (mover.ts).
 import { mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, hostname, tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { addressOf, libc } from "@onecopy/cma";
 import { ErrorCode, MessagingError } from "../errors.js";
 import type { Engine } from "../engine.js";
+import { ranksFitCpus } from "../fastpath/progress.js";
 import { PeerLink } from "../link.js";
 import { loadLibMpi, type Handle, type LibMpi } from "./binding.js";
 import { NODE_ID_ENV } from "./launcher.js";
@@ -218,7 +219,7 @@ export class MpiJob implements LeaderCollectives {
       mpi: this.mpi,
       comm: this.comm,
       busy: () => engine.pendingOperations > 0,
-      spinWhileBusy: hostRanks(this.local.length) <= availableParallelism(),
+      spinWhileBusy: ranksFitCpus(hostRanks(this.local.length)),
       counters,
       control: (src, bytes) => this.streams.get(src)?.deliver(bytes),
       broken: (err) => {
