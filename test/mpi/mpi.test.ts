@@ -123,6 +123,14 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
     });
   }
 
+  it("ranks that choose different algorithms (op function, Uint8Array, IN_PLACE, bad root, a flat node) or whose node-local step fails: every rank of both nodes fails with ERR_MISMATCH, none hangs", { timeout: 90_000 }, async () => {
+    const r = await runMpi(here("hier-mismatch.ts"), { nodes: ["a", "a", "b", "b"], timeoutMs: 60_000 });
+    const cases = ["opFunction", "uint8OnOne", "nodeFlat", "nodeLocal", "reduceBadRoot", "bcastBuffer", "bcastBadRoot", "allgatherInPlace", "gatherNodeLocal", "allFlat", "after"];
+    const byRank = r.results.map((x) => Object.fromEntries((x as Array<{ case: string; code: string }>).map((y) => [y.case, y.code])));
+    for (const got of byRank) expect(got, r.output.slice(-3000)).toEqual(Object.fromEntries(cases.map((c) => [c, c === "allFlat" || c === "after" ? "ok" : "ERR_MISMATCH"])));
+    expect(r.code, r.output).toBe(0);
+  });
+
   it("matched probe across nodes (rank 1, the probed peer, on the other node): exclusivity, order, truncation, objects", { timeout: 90_000 }, async () => {
     const r = await runMpi(apiFixture("mprobe.ts"), { nodes: ["a", "b", "b", "a"] });
     expect(r.code, r.output).toBe(0);
