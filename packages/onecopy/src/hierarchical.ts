@@ -110,7 +110,7 @@ export class HierarchicalComm extends Comm {
       let local: unknown = null;
       try {
         if (hier) await p.before();
-        else await this.nodeModes(MODE.flat, opts); // the stand-in: see step 1
+        else if (node.size > 1) await this.nodeModes(MODE.flat, opts); // the stand-in: see step 1
       } catch (err) {
         local = nodeMismatch(p.what, err);
       }
@@ -138,6 +138,7 @@ export class HierarchicalComm extends Comm {
    * stand-in with another mode shows in the result, and every rank of the node throws.
    */
   private async nodeModes(mode: number, opts?: WaitOptions): Promise<void> {
+    if (this.node!.size === 1) return;
     const m = Int32Array.of(mode, -mode);
     await this.node!.allreduce(IN_PLACE, m, "max", opts);
     if (m[0] !== -m[1]!) throw new OnecopyError(ErrorCode.MISMATCH, "some ranks of this node take the hierarchical algorithm and others the flat one");
@@ -163,7 +164,7 @@ export class HierarchicalComm extends Comm {
         status[0] = VERDICT.mpiFailed;
       }
     }
-    await this.node!.bcast(status, 0, opts);
+    if (this.node!.size > 1) await this.node!.bcast(status, 0, opts);
     return { verdict: status[0]!, step, failure };
   }
 
@@ -180,9 +181,17 @@ export class HierarchicalComm extends Comm {
         what: "allreduce",
         kind: KIND.allreduce,
         fields: hier ? [t.code, OPS[op as string]!, ...len2(view.byteLength)] : null,
-        before: () => (leaders.leader ? node.reduce(send, recv, op, 0, opts) : node.reduce(send === IN_PLACE ? recv : send, null, op, 0, opts)),
+        before: async () => {
+          if (node.size === 1) {
+            if (send !== IN_PLACE) bytes(view).set(bytes(send as ArrayBufferView)); // a node of one: nothing to combine
+            return;
+          }
+          await (leaders.leader ? node.reduce(send, recv, op, 0, opts) : node.reduce(send === IN_PLACE ? recv : send, null, op, 0, opts));
+        },
         mpi: () => leaders.allreduce(view, t!.name, op as LeaderOp),
-        after: () => node.bcast(recv, 0, opts),
+        after: async () => {
+          if (node.size > 1) await node.bcast(recv, 0, opts);
+        },
         flat: () => super.allreduce(send, recv, op, opts),
       },
       opts,
@@ -212,7 +221,9 @@ export class HierarchicalComm extends Comm {
         before: () => {
           if (!leaders.leader) return node.reduce(mine, null, op, 0, opts);
           acc = isRoot && good ? (recv as ArrayBufferView) : scratch();
-          return node.reduce(isRoot && good ? send : mine, acc, op, 0, opts);
+          if (node.size > 1) return node.reduce(isRoot && good ? send : mine, acc, op, 0, opts);
+          if (acc !== mine) bytes(acc).set(bytes(mine));
+          return Promise.resolve();
         },
         mpi: () => leaders.reduce(acc!, t!.name, op as LeaderOp, rootNode),
         after: async () => {
@@ -237,7 +248,8 @@ export class HierarchicalComm extends Comm {
     const node = this.node;
     const leaders = this.leaders;
     // The node's blocks at its leader, in node-rank order; then every node's, node after node.
-    const mine = leaders.leader && hier ? new Uint8Array(blk * node.size) : null;
+    // A node of one: its block is the send buffer itself.
+    const mine = leaders.leader && hier ? (node.size === 1 ? bytes(send as ArrayBufferView) : new Uint8Array(blk * node.size)) : null;
     const all = leaders.leader && hier ? new Uint8Array(blk * this.size) : null;
     const perNode = this.blocksPerNode(blk);
     return this.inSteps(
@@ -245,12 +257,14 @@ export class HierarchicalComm extends Comm {
         what: "allgather",
         kind: KIND.allgather,
         fields: hier ? len2(blk) : null,
-        before: () => node.gather(bytes(send as ArrayBufferView), mine, 0, opts),
+        before: async () => {
+          if (node.size > 1) await node.gather(bytes(send as ArrayBufferView), mine, 0, opts);
+        },
         mpi: () => leaders.allgather(mine!, all!, perNode),
         after: async () => {
           const out = good ? bytes(recv as ArrayBufferView) : new Uint8Array(blk * this.size);
           if (leaders.leader) this.toRankOrder(all!, out, blk, perNode); // once, on the leader
-          await node.bcast(out, 0, opts);
+          if (node.size > 1) await node.bcast(out, 0, opts);
           if (!good) throw badRecv("allgather", blk * this.size);
         },
         flat: () => super.allgather(send, recv, opts),
@@ -273,7 +287,7 @@ export class HierarchicalComm extends Comm {
     const rootNodeRank = hier ? leaders.nodeRankOf[root]! : -1;
     const onRootNode = leaders.nodeOf[this.rank] === rootNode;
     const block = !hier ? null : inPlace ? bytes(recv as ArrayBufferView).slice(this.rank * blk, (this.rank + 1) * blk) : bytes(send as ArrayBufferView);
-    const mine = leaders.leader && hier ? new Uint8Array(blk * node.size) : null;
+    const mine = leaders.leader && hier ? (node.size === 1 ? block : new Uint8Array(blk * node.size)) : null;
     const all = leaders.leader && hier && onRootNode ? new Uint8Array(blk * this.size) : null;
     const perNode = this.blocksPerNode(Math.max(blk, 0));
     return this.inSteps(
@@ -281,7 +295,9 @@ export class HierarchicalComm extends Comm {
         what: "gather",
         kind: KIND.gather,
         fields: hier ? [rootNode, ...len2(blk)] : null,
-        before: () => node.gather(block!, mine, 0, opts),
+        before: async () => {
+          if (node.size > 1) await node.gather(block!, mine, 0, opts);
+        },
         mpi: () => leaders.gather(mine!, all, perNode, rootNode),
         after: async () => {
           if (!onRootNode) return;
@@ -331,10 +347,13 @@ export class HierarchicalComm extends Comm {
         fields: hier ? [rootNode, ...len2(view.byteLength)] : null,
         // The root's node copies to its leader; the other nodes (nothing to copy yet) compare
         // modes, so a rank there that takes the flat algorithm (a bad root, say) is seen before the MPI step.
-        before: () => (onRootNode ? node.bcast(buf, leaders.nodeRankOf[root]!, opts) : this.nodeModes(MODE.hierarchical, opts)),
+        before: async () => {
+          if (node.size === 1) return;
+          await (onRootNode ? node.bcast(buf, leaders.nodeRankOf[root]!, opts) : this.nodeModes(MODE.hierarchical, opts));
+        },
         mpi: () => leaders.bcast(view, rootNode),
         after: async () => {
-          if (!onRootNode) await node.bcast(buf, 0, opts);
+          if (!onRootNode && node.size > 1) await node.bcast(buf, 0, opts);
         },
         flat: () => super.bcast(buf, root, opts),
       },
@@ -347,9 +366,9 @@ export class HierarchicalComm extends Comm {
     const node = this.node;
     const leaders = this.leaders;
     return this.inTurn(async () => {
-      await node.barrier(opts);
+      if (node.size > 1) await node.barrier(opts);
       if (leaders.leader) await leaders.barrier();
-      await node.barrier(opts);
+      if (node.size > 1) await node.barrier(opts);
     });
   }
 }
