@@ -12,16 +12,19 @@
 // CMA's speed depends on the pages far more than on who calls it.
 // The onecopy run also checks that every byte went through libmpi (stats().mpi.bytes).
 //
-// Then allreduce at 1–16 MiB on 4 ranks = 2 simulated nodes × 2: onecopy's hierarchical world
-// allreduce (node-local single copy, MPI_Iallreduce among the 2 leaders, node-local back) and its
-// flat one (ONECOPY_HIERARCHICAL=0) through bench/lib/versus-rank.ts, against Open MPI's
-// MPI_Allreduce over all 4 ranks (bench/native/osu_coll.c), OSU's loop, µs per call.
+// Then allreduce at 1–16 MiB on 2 simulated nodes × 2 ranks (np 4, oversubscribed here) and × 1
+// (np 2): onecopy's hierarchical world allreduce (node-local single copy, MPI_Iallreduce among
+// the 2 leaders, node-local back), the same pipelined in chunks (ONECOPY_HIER_CHUNK = --chunk,
+// default 4 MiB) and its flat one (ONECOPY_HIERARCHICAL=0) through bench/lib/versus-rank.ts,
+// launched in turn, against Open MPI's MPI_Allreduce over all ranks (bench/native/osu_coll.c),
+// OSU's loop, µs per call and CPU µs per call. Then the hierarchical call step by step
+// (bench/lib/hier-steps-rank.ts: node-local reduce, agreement, MPI step, node bcast).
 //
 // Last, the polling cost (bench/lib/mpi-poll-rank.ts): the CPU a rank spends blocked for 2 s on
 // a receive from the other node (the progress loop backs off to timers), and the 8-byte
 // ping-pong latency between the nodes, next to osu_latency.
 //
-// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...] [--no-allreduce]
+// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...] [--no-allreduce] [--allreduce-only] [--chunk BYTES]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -69,7 +72,8 @@ const ours = new Map<string, number[]>();
 const theirs = new Map<string, number[]>();
 const add = (m: Map<string, number[]>, key: string, xs: number[]) => m.set(key, [...(m.get(key) ?? []), ...xs]);
 const problems: string[] = [];
-for (let run = 0; run < runs; run++) for (const pair of pairs) {
+const allreduceOnly = argv.includes("--allreduce-only");
+for (let run = 0; run < (allreduceOnly ? 0 : runs); run++) for (const pair of pairs) {
   const o = await runMpiJson(onecopyCommand(pair.huge), 300_000);
   if (o.code !== 0) problems.push(`onecopy run ${run}: exit ${o.code}: ${o.stderr.slice(-2000)}`);
   for (const j of o.objects) {
@@ -97,16 +101,24 @@ console.log("| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |\
 for (const r of rows) console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
 for (const p of problems) console.log(`problem: ${p}`);
 
-// ---- allreduce: hierarchical vs flat vs Open MPI, 2 nodes × 2 ranks ----------------------
-const allreduceRows: Array<Record<string, number>> = [];
+// ---- allreduce: hierarchical vs flat vs Open MPI, 2 nodes × 2 ranks and 2 nodes × 1 ---------
+const allreduceRows: Array<Record<string, number | string>> = [];
+const stepRows: Array<Record<string, number | string>> = [];
 if (!argv.includes("--no-allreduce")) {
   const coll = buildOsuProgram(s.mpicc, s.version, "osu_coll");
   const aSizes = [1 << 20, 4 << 20, 16 << 20];
   const cellArgs = ["--cells", aSizes.map((z) => `allreduce:${z}:${quick ? 3 : 5}:${quick ? 8 : 20}`).join(","), "--reps", String(quick ? 2 : 3)];
-  const onecopyColl = (hier: boolean) => {
-    const rank = (node: string) => ["-np", "2", "-x", `ONECOPY_NODE_ID=${node}`, "-x", `ONECOPY_HIERARCHICAL=${hier ? 1 : 0}`, process.execPath, "--import", tsx, `${here}lib/versus-rank.ts`, ...cellArgs];
+  const chunk = Number(flagValue(argv, "--chunk") ?? 4 << 20);
+  const mpirunOf = (perNode: number, env: string[], prog: string[]) => {
+    const rank = (node: string) => ["-np", String(perNode), "-x", `ONECOPY_NODE_ID=${node}`, ...env.flatMap((e) => ["-x", e]), process.execPath, "--import", tsx, ...prog];
     return [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca, ...rank("a"), ":", ...rank("b")];
   };
+  // The variants of onecopy, launched in turn in every run (same load for each).
+  const variants = [
+    { name: "hierarchical", env: ["ONECOPY_HIERARCHICAL=1", "ONECOPY_HIER_CHUNK=0"] },
+    { name: `pipelined ${chunk >> 20} MiB`, env: ["ONECOPY_HIERARCHICAL=1", `ONECOPY_HIER_CHUNK=${chunk}`] },
+    { name: "flat", env: ["ONECOPY_HIERARCHICAL=0"] },
+  ];
   const runOnecopy = (cmd: string[]) =>
     new Promise<CellResult[]>((done) => {
       const p = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" }, stdio: ["ignore", "pipe", "pipe"] });
@@ -120,41 +132,69 @@ if (!argv.includes("--no-allreduce")) {
         done(line ? (JSON.parse(line.slice(9)) as { results: CellResult[] }).results : []);
       });
     });
-  const t = { hier: new Map<number, number[]>(), flat: new Map<number, number[]>(), ompi: new Map<number, number[]>() };
-  const put = (m: Map<number, number[]>, rs: CellResult[]) => {
-    for (const r of rs) {
-      if (!r.dataOk) problems.push(`allreduce ${r.size} B: wrong result`);
-      m.set(r.size, [...(m.get(r.size) ?? []), ...r.samples]);
+  for (const perNode of [2, 1]) {
+    const t = new Map<string, Map<number, number[]>>();
+    const cpu = new Map<string, Map<number, number[]>>();
+    const put = (name: string, rs: CellResult[]) => {
+      for (const r of rs) {
+        if (!r.dataOk) problems.push(`allreduce ${name} ${r.size} B: wrong result`);
+        const m = t.get(name) ?? new Map<number, number[]>();
+        m.set(r.size, [...(m.get(r.size) ?? []), ...r.samples]);
+        t.set(name, m);
+        const c = cpu.get(name) ?? new Map<number, number[]>();
+        c.set(r.size, [...(c.get(r.size) ?? []), ...r.cpuUs]);
+        cpu.set(name, c);
+      }
+    };
+    for (let run = 0; run < runs; run++) {
+      for (const v of variants) put(v.name, await runOnecopy(mpirunOf(perNode, v.env, [`${here}lib/versus-rank.ts`, ...cellArgs])));
+      if (coll.ok) {
+        const x = await runMpiJson(ompiCommand(s, cma, cellArgs, { np: 2 * perNode, binary: coll.binary }), 300_000);
+        put("Open MPI", x.objects.filter((j) => j.type === "result") as unknown as CellResult[]);
+      }
     }
-  };
-  for (let run = 0; run < runs; run++) {
-    put(t.hier, await runOnecopy(onecopyColl(true)));
-    put(t.flat, await runOnecopy(onecopyColl(false)));
-    if (coll.ok) {
-      const x = await runMpiJson(ompiCommand(s, cma, cellArgs, { np: 4, binary: coll.binary }), 300_000);
-      put(t.ompi, x.objects.filter((j) => j.type === "result") as unknown as CellResult[]);
+    const names = [...variants.map((v) => v.name), "Open MPI"];
+    console.log(`\nallreduce (sum of doubles), ${2 * perNode} ranks = 2 simulated nodes × ${perNode}, µs per call (OSU loop; CPU µs per call of rank 0 in brackets), medians of ${runs} interleaved runs`);
+    console.log(`| size | ${names.join(" | ")} | hierarchical / Open MPI |\n|---:|${names.map(() => "---:|").join("")}---:|`);
+    for (const size of aSizes) {
+      const med = (name: string) => median(t.get(name)?.get(size) ?? []);
+      const c = (name: string) => median(cpu.get(name)?.get(size) ?? []);
+      allreduceRows.push({ layout: `2x${perNode}`, size, ...Object.fromEntries(names.map((n) => [n, med(n)])), ...Object.fromEntries(names.map((n) => [`${n} cpu`, c(n)])) });
+      console.log(`| ${mib(size)} | ${names.map((n) => `${med(n).toFixed(0)} (${c(n).toFixed(0)})`).join(" | ")} | ${(med("hierarchical") / med("Open MPI")).toFixed(2)} |`);
     }
-  }
-  console.log(`\nallreduce (sum of doubles), 4 ranks = 2 simulated nodes × 2, µs per call (OSU loop), medians of ${runs} interleaved runs`);
-  console.log("| size | onecopy hierarchical | onecopy flat | Open MPI MPI_Allreduce | hierarchical / Open MPI | flat / Open MPI |\n|---:|---:|---:|---:|---:|---:|");
-  for (const size of aSizes) {
-    const h = median(t.hier.get(size) ?? []);
-    const f = median(t.flat.get(size) ?? []);
-    const o = median(t.ompi.get(size) ?? []);
-    allreduceRows.push({ size, hierarchical: h, flat: f, openmpi: o });
-    console.log(`| ${mib(size)} | ${h.toFixed(0)} | ${f.toFixed(0)} | ${o.toFixed(0)} | ${(h / o).toFixed(2)} | ${(f / o).toFixed(2)} |`);
+    // Where the hierarchical call's time goes, per step (bench/lib/hier-steps-rank.ts), chunk off and on.
+    console.log(`\nper step, µs per call (wall of the call; CPU of the rank), 2 × ${perNode}, leaders and others, medians over ranks of ${runs} runs`);
+    console.log("| variant | size | rank | call | CPU | node-local reduce | agreement + verdict | leaders' MPI step | node bcast back |\n|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    const steps = new Map<string, Array<Record<string, any>>>();
+    for (let run = 0; run < runs; run++)
+      for (const v of variants.slice(0, 2)) {
+        const o = await runMpiJson(mpirunOf(perNode, v.env, [`${here}lib/hier-steps-rank.ts`, "--sizes", aSizes.join(","), "--iters", quick ? "6" : "12"]), 300_000);
+        if (o.code !== 0) problems.push(`hier-steps ${v.name}: exit ${o.code}: ${o.stderr.slice(-1500)}`);
+        for (const j of o.objects.filter((x) => x.type === "steps")) {
+          if (j.ok !== true) problems.push(`hier-steps ${v.name} ${String(j.size)} B: wrong result`);
+          const key = `${v.name}|${String(j.size)}|${j.leader ? "leader" : "other"}`;
+          steps.set(key, [...(steps.get(key) ?? []), j]);
+        }
+      }
+    for (const [key, js] of steps) {
+      const [name, size, role] = key.split("|");
+      const m = (f: (j: Record<string, any>) => number) => median(js.map(f));
+      const row = { layout: `2x${perNode}`, variant: name!, size: Number(size), role: role!, call: m((j) => j.usPerCall), cpu: m((j) => j.cpuUsPerCall), local: m((j) => j.steps.local), agree: m((j) => j.steps.agree), mpi: m((j) => j.steps.mpi), after: m((j) => j.steps.after) };
+      stepRows.push(row);
+      console.log(`| ${name} | ${mib(row.size)} | ${role} | ${row.call.toFixed(0)} | ${row.cpu.toFixed(0)} | ${row.local.toFixed(0)} | ${row.agree.toFixed(0)} | ${row.mpi.toFixed(0)} | ${row.after.toFixed(0)} |`);
+    }
   }
   for (const p of problems) console.log(`problem: ${p}`);
 }
 // ---- polling cost ----------------------------------------------------------------------
 const pollCmd = [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca,
   ...["a", "b"].flatMap((node, k) => [...(k ? [":"] : []), "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, process.execPath, "--import", tsx, `${here}lib/mpi-poll-rank.ts`])];
-const poll = (await runMpiJson(pollCmd, 120_000)).objects.find((j) => j.type === "poll") as { idle: { cpuPercent: number }; latencyUs: number } | undefined;
-const lat = await measureOpenMpi(s, cma, { sizes: [8], benches: ["latency"], reps: 3, targetMs, warmupMs: 200 });
+const poll = allreduceOnly ? undefined : (await runMpiJson(pollCmd, 120_000)).objects.find((j) => j.type === "poll") as { idle: { cpuPercent: number }; latencyUs: number } | undefined;
+const lat = allreduceOnly ? { results: [] as OmpiResult[] } : await measureOpenMpi(s, cma, { sizes: [8], benches: ["latency"], reps: 3, targetMs, warmupMs: 200 });
 const ompiLat = median(lat.results.flatMap((r) => r.samples));
 if (poll) console.log(`\npolling: blocked 2 s on a remote receive: ${poll.idle.cpuPercent.toFixed(1)} % of a core; 8 B latency between the nodes ${poll.latencyUs.toFixed(1)} µs (Open MPI osu_latency ${ompiLat.toFixed(2)} µs)`);
-else problems.push("the polling measurement printed nothing");
+else if (!allreduceOnly) problems.push("the polling measurement printed nothing");
 
 mkdirSync(`${here}results`, { recursive: true });
-writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, poll, ompiLatencyUs: ompiLat, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
+writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, steps: stepRows, poll, ompiLatencyUs: ompiLat, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
 process.exit(problems.length ? 1 : 0);

@@ -104,11 +104,11 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
     expect(r0.closed).toBe("ERR_CLOSED");
   });
 
-  for (const hierarchical of [true, false]) {
-    it(`world allreduce/reduce/allgather/gather/bcast/barrier ${hierarchical ? "hierarchically (node → leaders over MPI → node)" : "flat (ONECOPY_HIERARCHICAL=0)"}: results, MPI bytes, cross-node mismatch`, { timeout: 60_000 }, async () => {
+  for (const [hierarchical, chunk] of [[true, 0], [true, 128 << 10], [false, 0]] as const) {
+    it(`world allreduce/reduce/allgather/gather/bcast/barrier ${hierarchical ? `hierarchically (node → leaders over MPI → node${chunk ? ", allreduce pipelined in 128 KiB chunks" : ""})` : "flat (ONECOPY_HIERARCHICAL=0)"}: results, MPI bytes, cross-node mismatch`, { timeout: 60_000 }, async () => {
       // Interleaved nodes for the hierarchical run: allgather must put node-major blocks back in rank order.
       const nodes = hierarchical ? ["a", "b", "a", "b"] : ["a", "a", "b", "b"];
-      const r = await runMpi(here("hierarchical.ts"), { nodes, env: hierarchical ? {} : { ONECOPY_HIERARCHICAL: "0" } });
+      const r = await runMpi(here("hierarchical.ts"), { nodes, env: hierarchical ? { ONECOPY_HIER_CHUNK: String(chunk) } : { ONECOPY_HIERARCHICAL: "0" } });
       expect(r.code, r.output).toBe(0);
       for (const x of r.results.map((y) => y[0] as Record<string, any>)) {
         expect(x).toMatchObject({ sum: true, minInPlace: true, max: true, fn: true, bcast: true, nonBlocking: true, mismatch: "ERR_MISMATCH" });
@@ -123,13 +123,15 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
     });
   }
 
-  it("ranks that choose different algorithms (op function, Uint8Array, IN_PLACE, bad root, a flat node) or whose node-local step fails: every rank of both nodes fails with ERR_MISMATCH, none hangs", { timeout: 90_000 }, async () => {
-    const r = await runMpi(here("hier-mismatch.ts"), { nodes: ["a", "a", "b", "b"], timeoutMs: 60_000 });
-    const cases = ["opFunction", "uint8OnOne", "nodeFlat", "nodeLocal", "reduceBadRoot", "bcastBuffer", "bcastBadRoot", "allgatherInPlace", "gatherNodeLocal", "allFlat", "after"];
-    const byRank = r.results.map((x) => Object.fromEntries((x as Array<{ case: string; code: string }>).map((y) => [y.case, y.code])));
-    for (const got of byRank) expect(got, r.output.slice(-3000)).toEqual(Object.fromEntries(cases.map((c) => [c, c === "allFlat" || c === "after" ? "ok" : "ERR_MISMATCH"])));
-    expect(r.code, r.output).toBe(0);
-  });
+  for (const chunk of [0, 128 << 10]) {
+    it(`ranks that choose different algorithms (op function, Uint8Array, IN_PLACE, bad root, a flat node) or whose node-local step fails: every rank of both nodes fails with ERR_MISMATCH, none hangs${chunk ? " (allreduce pipelined in 128 KiB chunks)" : ""}`, { timeout: 90_000 }, async () => {
+      const r = await runMpi(here("hier-mismatch.ts"), { nodes: ["a", "a", "b", "b"], timeoutMs: 60_000, env: { ONECOPY_HIER_CHUNK: String(chunk) } });
+      const cases = ["opFunction", "uint8OnOne", "nodeFlat", "nodeLocal", "reduceBadRoot", "bcastBuffer", "bcastBadRoot", "allgatherInPlace", "gatherNodeLocal", "chunkCount", "allFlat", "after"];
+      const byRank = r.results.map((x) => Object.fromEntries((x as Array<{ case: string; code: string }>).map((y) => [y.case, y.code])));
+      for (const got of byRank) expect(got, r.output.slice(-3000)).toEqual(Object.fromEntries(cases.map((c) => [c, c === "allFlat" || c === "after" ? "ok" : "ERR_MISMATCH"])));
+      expect(r.code, r.output).toBe(0);
+    });
+  }
 
   it("matched probe across nodes (rank 1, the probed peer, on the other node): exclusivity, order, truncation, objects", { timeout: 90_000 }, async () => {
     const r = await runMpi(apiFixture("mprobe.ts"), { nodes: ["a", "b", "b", "a"] });

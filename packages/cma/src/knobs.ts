@@ -222,6 +222,12 @@ export const KNOBS = {
     parse: parseSwitch,
     doc: "Jobs started by mpirun/srun over several nodes: 1 (default) runs the world's allreduce, reduce, bcast, barrier, allgather and gather in three steps (node-local single copy to the node's leader, the MPI collective among the leaders, node-local back); 0 keeps the flat algorithms over point-to-point, whose messages between nodes go through MPI one by one.",
   } satisfies Knob<boolean>,
+  hierChunk: bytes(
+    "ONECOPY_HIER_CHUNK",
+    "collectives",
+    0,
+    "Hierarchical world allreduce (mpirun/srun over several nodes) of at least two chunks of this many bytes, on nodes of more than one rank: pipelined by chunk (the node-local reduce of chunk k+1 runs while the leaders' MPI_Iallreduce of chunk k does, and the node-local broadcast of chunk k while that of chunk k+1 does). 0 (default): one chunk, the three steps one after another.",
+  ),
   collRootedEager: count(
     "ONECOPY_COLL_ROOTED_EAGER",
     "collectives",

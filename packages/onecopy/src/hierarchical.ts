@@ -33,7 +33,9 @@
 import { performance } from "node:perf_hooks";
 import { IN_PLACE, type CollBuffer, type InPlace, type ReduceOp } from "@onecopy/collectives";
 import { ErrorCode, OnecopyError, type LeaderCollectives, type LeaderOp, type LeaderType, type WaitOptions } from "@onecopy/rendezvous";
+import { readKnob } from "@onecopy/cma";
 import { Comm } from "./comm.js";
+import { pipelinedAllreduce, type Typed } from "./hier-pipeline.js";
 import { both, KIND, MODE, nodeMismatch, signature, VERDICT, verdictError, verdictOf } from "./hier-agreement.js";
 
 const TYPES = new Map<unknown, { name: LeaderType; code: number }>([
@@ -49,7 +51,7 @@ const bytes = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.b
 const len2 = (n: number) => [n % 0x40000000, Math.floor(n / 0x40000000)];
 
 /** One call, as every rank runs it. */
-interface Plan {
+export interface Plan {
   what: string;
   kind: number;
   /** This rank's signature fields when it takes the hierarchical algorithm; null: the flat one. */
@@ -60,6 +62,8 @@ interface Plan {
   mpi?: () => Promise<void>;
   /** Hierarchical: what follows the agreement (and the MPI step, on a leader). */
   after?: () => Promise<void>;
+  /** Hierarchical, instead of `after`: what follows the agreement, given the leader's MPI step still running (null elsewhere). */
+  overlap?: (step: Promise<void> | null) => Promise<void>;
   /** The flat algorithm over the whole job. */
   flat: () => Promise<void>;
 }
@@ -125,6 +129,11 @@ export class HierarchicalComm extends Comm {
         lap("flat");
         return;
       }
+      if (p.overlap) {
+        await p.overlap(step);
+        lap("after");
+        return;
+      }
       if (step) await step;
       lap("mpi");
       await p.after?.();
@@ -176,6 +185,8 @@ export class HierarchicalComm extends Comm {
     const view = recv as ArrayBufferView;
     const node = this.node;
     const leaders = this.leaders;
+    const chunk = readKnob("hierChunk");
+    if (hier && node.size > 1 && chunk > 0 && view.byteLength >= 2 * chunk) return this.inSteps(pipelinedAllreduce(node, leaders, send as Typed | InPlace, recv as Typed, op as LeaderOp, t.name, t.code, chunk, opts), opts);
     return this.inSteps(
       {
         what: "allreduce",
