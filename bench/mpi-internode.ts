@@ -96,9 +96,9 @@ const rows = pairs.flatMap((pair) =>
   }),
 );
 const mib = (n: number) => `${n / (1 << 20)} MiB`;
-console.log(`inter-node path (two simulated nodes, Open MPI ${s.version}, ${[...s.common, ...cma.mca].join(" ")}), osu_bw window 64, MB/s, medians of ${runs} interleaved runs × ${reps} samples`);
-console.log("| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |\n|---|---:|---:|---:|---:|");
-for (const r of rows) console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+if (!allreduceOnly) console.log(`inter-node path (two simulated nodes, Open MPI ${s.version}, ${[...s.common, ...cma.mca].join(" ")}), osu_bw window 64, MB/s, medians of ${runs} interleaved runs × ${reps} samples`);
+if (!allreduceOnly) console.log("| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |\n|---|---:|---:|---:|---:|");
+if (!allreduceOnly) for (const r of rows) console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
 for (const p of problems) console.log(`problem: ${p}`);
 
 // ---- allreduce: hierarchical vs flat vs Open MPI, 2 nodes × 2 ranks and 2 nodes × 1 ---------

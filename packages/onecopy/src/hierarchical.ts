@@ -193,13 +193,10 @@ export class HierarchicalComm extends Comm {
         kind: KIND.allreduce,
         fields: hier ? [t.code, OPS[op as string]!, ...len2(view.byteLength)] : null,
         before: async () => {
-          if (node.size === 1) {
-            if (send !== IN_PLACE) bytes(view).set(bytes(send as ArrayBufferView)); // a node of one: nothing to combine
-            return;
-          }
+          if (node.size === 1) return; // a node of one: MPI reads its send buffer itself
           await (leaders.leader ? node.reduce(send, recv, op, 0, opts) : node.reduce(send === IN_PLACE ? recv : send, null, op, 0, opts));
         },
-        mpi: () => leaders.allreduce(view, t!.name, op as LeaderOp),
+        mpi: () => leaders.allreduce(view, t!.name, op as LeaderOp, node.size === 1 && send !== IN_PLACE ? (send as ArrayBufferView) : undefined),
         after: async () => {
           if (node.size > 1) await node.bcast(recv, 0, opts);
         },

@@ -157,12 +157,13 @@ export class MpiJob implements LeaderCollectives {
     return new Promise<void>((resolve, reject) => progress.request(what, (slot) => post(comm, slot), view, (err) => (err ? reject(err) : resolve())));
   }
 
-  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp): Promise<void> {
+  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, send?: ArrayBufferView): Promise<void> {
     const { fn, abi } = this.mpi;
     const t = { float64: abi.DOUBLE, float32: abi.FLOAT, int32: abi.INT }[type];
     const o = { sum: abi.SUM, prod: abi.PROD, min: abi.MIN, max: abi.MAX }[op];
     const count = view.byteLength / { float64: 8, float32: 4, int32: 4 }[type];
-    return this.leaderCall("MPI_Iallreduce", view, (comm, slot) => fn.MPI_Iallreduce(abi.IN_PLACE, view.byteLength ? addressOf(view) : null, count, t, o, comm, slot));
+    const from = send && view.byteLength ? addressOf(send) : abi.IN_PLACE;
+    return this.leaderCall("MPI_Iallreduce", view, (comm, slot) => fn.MPI_Iallreduce(from, view.byteLength ? addressOf(view) : null, count, t, o, comm, slot)).finally(() => void send); // MPI reads `send` until then
   }
 
   reduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, rootNode: number): Promise<void> {

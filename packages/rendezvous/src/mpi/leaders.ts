@@ -17,8 +17,11 @@ export interface LeaderCollectives {
   readonly nodeRankOf: readonly number[];
   /** This rank is its node's leader (node rank 0). */
   readonly leader: boolean;
-  /** Leaders only: reduce `view` in place over every node's leader (MPI_Iallreduce, MPI_IN_PLACE). */
-  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp): Promise<void>;
+  /**
+   * Leaders only: reduce `view` in place over every node's leader (MPI_Iallreduce, MPI_IN_PLACE),
+   * or, given `send` (same length, another buffer), every leader's `send` into its `view`.
+   */
+  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, send?: ArrayBufferView): Promise<void>;
   /** Leaders only: reduce every leader's `view` into the `view` of node `rootNode`'s leader (MPI_Ireduce, MPI_IN_PLACE there). */
   reduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, rootNode: number): Promise<void>;
   /**
