@@ -4,7 +4,8 @@
 //   {"type":"steps", rank, leader, size, usPerCall, cpuUsPerCall, steps: {local, agree, mpi, after}}
 // steps: µs per call this rank spent in each step of hierarchical.ts (node-local reduce, the
 // leaders' signature agreement + verdict broadcast, waiting for the leaders' MPI allreduce, the
-// node-local broadcast back), from HierarchicalComm.steps.
+// node-local broadcast back; a pipelined call counts all its chunks under "after"), from
+// HierarchicalComm.steps.
 import { performance } from "node:perf_hooks";
 import { init } from "onecopy";
 import { flagValue } from "./args.js";
@@ -13,7 +14,7 @@ const argv = process.argv.slice(2);
 const sizes = (flagValue(argv, "--sizes") ?? "1048576,4194304,16777216").split(",").map(Number);
 const iters = Number(flagValue(argv, "--iters") ?? 10);
 const comm = await init();
-type Steps = Record<"calls" | "local" | "agree" | "mpi" | "after" | "pipelined", number>;
+type Steps = Record<"calls" | "local" | "agree" | "mpi" | "after", number>;
 const steps = (comm as unknown as { steps?: Steps }).steps;
 if (!steps) throw new Error("hier-steps-rank: the world is not hierarchical (run it over two or more simulated nodes)");
 const leader = (comm as unknown as { leaders: { leader: boolean } }).leaders.leader;
