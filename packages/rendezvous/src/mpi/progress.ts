@@ -17,13 +17,14 @@
 // Progress is adaptive: while MPI requests are pending it polls on every event-loop turn
 // (setImmediate); for a short spin window after an operation is posted or an MPI event it does
 // the same; while onecopy operations are pending and the host's ranks fit its CPUs (the spinning
-// rule) it keeps doing so, because MPI has no doorbell: a timer between polls is the latency of
+// rule) it keeps doing so (with a sched_yield after each poll that found nothing: on a loaded
+// host the peer we wait for may be queued for our CPU), because MPI has no doorbell: a timer between polls is the latency of
 // every message from another node (a 2 ms window then 1–4 ms timers gave 6.5 ms per half round
 // trip). Otherwise it backs off to timers (1 ms doubling to 4 ms while onecopy operations are
 // pending — oversubscribed ranks must not take a CPU a peer needs — to 50 ms when idle, unref'd). An MPI error (MPI_ERRORS_RETURN) fails the request's
 // owner, who turns it into ERR_PEER_LOST.
 import { performance } from "node:perf_hooks";
-import { addressOf, readKnob } from "@onecopy/cma";
+import { addressOf, readKnob, yieldCpu } from "@onecopy/cma";
 import { ErrorCode, MessagingError } from "../errors.js";
 import type { Handle, LibMpi } from "./binding.js";
 import { postWithType } from "./datatype.js";
@@ -65,6 +66,8 @@ export interface MpiProgressOptions {
   spinUs?: number;
   /** Poll on every turn while busy(): this host's ranks fit its CPUs. */
   spinWhileBusy?: boolean;
+  /** sched_yield after a poll that found nothing, before polling again (ONECOPY_MPI_YIELD, default on). */
+  yieldWhenIdle?: boolean;
 }
 
 const BUSY_BACKOFF_MAX_MS = 4;
@@ -82,6 +85,7 @@ export class MpiProgress {
   private backoffMs = 1;
   private spinUntil = 0;
   private readonly spinMs: number;
+  private readonly yieldWhenIdle: boolean;
   private stopped = false;
 
   /** The pending requests' handles, ops[i]'s at i (MPI writes them when posting). */
@@ -94,6 +98,7 @@ export class MpiProgress {
     this.status = Buffer.alloc(o.mpi.abi.statusBytes);
     this.message = o.mpi.handleSlot();
     this.spinMs = (o.spinUs ?? readKnob("mpiSpinUs")) / 1000;
+    this.yieldWhenIdle = o.yieldWhenIdle ?? readKnob("mpiYield");
     this.reserve(64);
   }
 
@@ -192,6 +197,9 @@ export class MpiProgress {
     if (events > 0) this.spinUntil = now + this.spinMs;
     if (this.ops.length > 0 || now < this.spinUntil || (this.o.spinWhileBusy && this.o.busy())) {
       this.backoffMs = 1;
+      // Nothing came: let a runnable peer (or anyone) have this CPU before the next poll. On a
+      // loaded host our peer may be queued for the CPU we spin on, and nothing comes until it runs.
+      if (events === 0 && this.yieldWhenIdle) yieldCpu();
       this.immediate = setImmediate(this.tick);
       return;
     }
