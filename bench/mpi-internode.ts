@@ -79,6 +79,8 @@ const median = (xs: number[]) => {
 
 const ours = new Map<string, number[]>();
 const oursVariant = new Map<string, number[]>();
+/** CPU µs per message, sender + receiver, one entry per run (spinning included; load moves it less than wall time). */
+const cpuOf = new Map<Map<string, number[]>, Map<string, number[]>>([[ours, new Map()], [oursVariant, new Map()]]);
 const theirs = new Map<string, number[]>();
 const add = (m: Map<string, number[]>, key: string, xs: number[]) => m.set(key, [...(m.get(key) ?? []), ...xs]);
 const problems: string[] = [];
@@ -93,6 +95,8 @@ for (let run = 0; run < runs; run++) for (const pair of pairs) {
       const size = j.size as number;
       if (j.mpiBytes !== j.expectBytes) problems.push(`${who} ${size} B: ${String(j.mpiBytes)} bytes through MPI, expected ${String(j.expectBytes)}`);
       add(into, `${pair.pages} ${size}`, j.samples as number[]);
+      const c = j.cpuUsPerMessage as { sender: number; receiver: number } | undefined;
+      if (c) add(cpuOf.get(into)!, `${pair.pages} ${size}`, [c.sender + c.receiver]);
     }
   }
   const m = await measureOpenMpi(s, pair.mode, { sizes, benches: ["bw"], reps, targetMs, warmupMs: 200 });
@@ -105,16 +109,18 @@ const rows = pairs.flatMap((pair) =>
     const a = median(ours.get(`${pair.pages} ${size}`) ?? []);
     const b = median(theirs.get(`${pair.pages} ${size}`) ?? []);
     const v = median(oursVariant.get(`${pair.pages} ${size}`) ?? []);
-    return { pages: pair.pages, size, onecopy: a, openmpi: b, ratio: a / b, ...(variant.length ? { variant: v } : {}) };
+    const cpu = median(cpuOf.get(ours)!.get(`${pair.pages} ${size}`) ?? []);
+    const cpuVariant = median(cpuOf.get(oursVariant)!.get(`${pair.pages} ${size}`) ?? []);
+    return { pages: pair.pages, size, onecopy: a, openmpi: b, ratio: a / b, cpu, ...(variant.length ? { variant: v, cpuVariant } : {}) };
   }),
 );
 const mib = (n: number) => `${n / (1 << 20)} MiB`;
 console.log(`inter-node path (two simulated nodes, Open MPI ${s.version}, ${[...s.common, ...cma.mca].join(" ")}), osu_bw window 64, MB/s, medians of ${runs} interleaved runs × ${reps} samples`);
-const vHead = variant.length ? ` onecopy ${variant.join(",")} | default / variant |` : "";
-console.log(`| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |${vHead}\n|---|---:|---:|---:|---:|${variant.length ? "---:|---:|" : ""}`);
+const vHead = variant.length ? ` onecopy ${variant.join(",")} | default / variant | its CPU µs/msg |` : "";
+console.log(`| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio | onecopy CPU µs/msg (both ranks) |${vHead}\n|---|---:|---:|---:|---:|---:|${variant.length ? "---:|---:|---:|" : ""}`);
 for (const r of rows) {
-  const v = r.variant !== undefined ? ` ${r.variant.toFixed(0)} | ${(r.onecopy / r.variant).toFixed(2)} |` : "";
-  console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |${v}`);
+  const v = r.variant !== undefined ? ` ${r.variant.toFixed(0)} | ${(r.onecopy / r.variant).toFixed(2)} | ${r.cpuVariant!.toFixed(0)} |` : "";
+  console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.cpu.toFixed(0)} |${v}`);
 }
 for (const p of problems) console.log(`problem: ${p}`);
 
