@@ -24,7 +24,12 @@
 // a receive from the other node (the progress loop backs off to timers), and the 8-byte
 // ping-pong latency between the nodes, next to osu_latency.
 //
-// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...] [--no-allreduce] [--allreduce-only] [--chunk BYTES]
+// --variant NAME=VALUE[,NAME=VALUE] also runs onecopy with those environment settings in every
+// round, right after the default (a before/after of one knob in the same run, interleaved: under
+// load that comparison holds where ratios to Open MPI's spinning ranks do not), in the bandwidth
+// table and the polling line.
+//
+// Usage: node bench/run.js mpi-internode [--quick] [--runs N] [--sizes 1048576,...] [--no-allreduce] [--allreduce-only] [--chunk BYTES] [--variant NAME=VALUE]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -41,6 +46,13 @@ const sizes = (flagValue(argv, "--sizes") ?? "1048576,2097152,4194304,8388608,16
 const reps = quick ? 3 : 5;
 const targetMs = quick ? 150 : 300;
 const here = fileURLToPath(new URL(".", import.meta.url));
+const variantArg = flagValue(argv, "--variant");
+const variant: string[] = variantArg
+  ? variantArg.split(",").map((kv) => {
+      if (!/^[A-Z_][A-Z0-9_]*=.*$/.test(kv)) throw new RangeError(`--variant wants NAME=VALUE[,NAME=VALUE]; got ${kv}`);
+      return kv;
+    })
+  : [];
 const tsx = createRequire(import.meta.url).resolve("tsx");
 
 const setup = setupOpenMpi({ hugepages: true });
@@ -55,9 +67,9 @@ const pairs = [
   { pages: "huge pages", huge: true, mode: s.modes.find((m) => m.name === "ompi-cma-huge")! },
 ];
 
-function onecopyCommand(huge: boolean): string[] {
+function onecopyCommand(huge: boolean, env: readonly string[] = []): string[] {
   const rank = (node: string) => [
-    "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, process.execPath, "--import", tsx, `${here}lib/mpi-bw-rank.ts`,
+    "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, ...env.flatMap((kv) => ["-x", kv]), process.execPath, "--import", tsx, `${here}lib/mpi-bw-rank.ts`,
     "--sizes", sizes.join(","), "--reps", String(reps), "--target-ms", String(targetMs), ...(huge ? ["--hugepages"] : []),
   ];
   return [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca, ...rank("a"), ":", ...rank("b")];
@@ -69,19 +81,27 @@ const median = (xs: number[]) => {
 };
 
 const ours = new Map<string, number[]>();
+const oursVariant = new Map<string, number[]>();
+/** CPU µs per message, sender + receiver, one entry per run (spinning included; load moves it less than wall time). */
+const cpuOf = new Map<Map<string, number[]>, Map<string, number[]>>([[ours, new Map()], [oursVariant, new Map()]]);
 const theirs = new Map<string, number[]>();
 const add = (m: Map<string, number[]>, key: string, xs: number[]) => m.set(key, [...(m.get(key) ?? []), ...xs]);
 const problems: string[] = [];
 const allreduceOnly = argv.includes("--allreduce-only");
 for (let run = 0; run < (allreduceOnly ? 0 : runs); run++) for (const pair of pairs) {
-  const o = await runMpiJson(onecopyCommand(pair.huge), 300_000);
-  if (o.code !== 0) problems.push(`onecopy run ${run}: exit ${o.code}: ${o.stderr.slice(-2000)}`);
-  for (const j of o.objects) {
-    if (j.type === "check" && j.dataOk !== true) problems.push(`onecopy run ${run}: the received bytes are wrong`);
-    if (j.type !== "result") continue;
-    const size = j.size as number;
-    if (j.mpiBytes !== j.expectBytes) problems.push(`onecopy ${size} B: ${String(j.mpiBytes)} bytes through MPI, expected ${String(j.expectBytes)}`);
-    add(ours, `${pair.pages} ${size}`, j.samples as number[]);
+  for (const [into, env] of [[ours, []], ...(variant.length ? [[oursVariant, variant]] : [])] as Array<[Map<string, number[]>, string[]]>) {
+    const o = await runMpiJson(onecopyCommand(pair.huge, env), 300_000);
+    const who = `onecopy${env.length ? ` ${env.join(",")}` : ""}`;
+    if (o.code !== 0) problems.push(`${who} run ${run}: exit ${o.code}: ${o.stderr.slice(-2000)}`);
+    for (const j of o.objects) {
+      if (j.type === "check" && j.dataOk !== true) problems.push(`${who} run ${run}: the received bytes are wrong`);
+      if (j.type !== "result") continue;
+      const size = j.size as number;
+      if (j.mpiBytes !== j.expectBytes) problems.push(`${who} ${size} B: ${String(j.mpiBytes)} bytes through MPI, expected ${String(j.expectBytes)}`);
+      add(into, `${pair.pages} ${size}`, j.samples as number[]);
+      const c = j.cpuUsPerMessage as { sender: number; receiver: number } | undefined;
+      if (c) add(cpuOf.get(into)!, `${pair.pages} ${size}`, [c.sender + c.receiver]);
+    }
   }
   const m = await measureOpenMpi(s, pair.mode, { sizes, benches: ["bw"], reps, targetMs, warmupMs: 200 });
   if (!m.ok) problems.push(`osu_lite run ${run}: ${m.message ?? "failed"}`);
@@ -92,13 +112,20 @@ const rows = pairs.flatMap((pair) =>
   sizes.map((size) => {
     const a = median(ours.get(`${pair.pages} ${size}`) ?? []);
     const b = median(theirs.get(`${pair.pages} ${size}`) ?? []);
-    return { pages: pair.pages, size, onecopy: a, openmpi: b, ratio: a / b };
+    const v = median(oursVariant.get(`${pair.pages} ${size}`) ?? []);
+    const cpu = median(cpuOf.get(ours)!.get(`${pair.pages} ${size}`) ?? []);
+    const cpuVariant = median(cpuOf.get(oursVariant)!.get(`${pair.pages} ${size}`) ?? []);
+    return { pages: pair.pages, size, onecopy: a, openmpi: b, ratio: a / b, cpu, ...(variant.length ? { variant: v, cpuVariant } : {}) };
   }),
 );
 const mib = (n: number) => `${n / (1 << 20)} MiB`;
 if (!allreduceOnly) console.log(`inter-node path (two simulated nodes, Open MPI ${s.version}, ${[...s.common, ...cma.mca].join(" ")}), osu_bw window 64, MB/s, medians of ${runs} interleaved runs × ${reps} samples`);
-if (!allreduceOnly) console.log("| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio |\n|---|---:|---:|---:|---:|");
-if (!allreduceOnly) for (const r of rows) console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+const vHead = variant.length ? ` onecopy ${variant.join(",")} | default / variant | its CPU µs/msg |` : "";
+if (!allreduceOnly) console.log(`| buffers | size | onecopy (mpi mover) | Open MPI osu_bw | ratio | onecopy CPU µs/msg (both ranks) |${vHead}\n|---|---:|---:|---:|---:|---:|${variant.length ? "---:|---:|---:|" : ""}`);
+for (const r of allreduceOnly ? [] : rows) {
+  const v = r.variant !== undefined ? ` ${r.variant.toFixed(0)} | ${(r.onecopy / r.variant).toFixed(2)} | ${r.cpuVariant!.toFixed(0)} |` : "";
+  console.log(`| ${r.pages} | ${mib(r.size)} | ${r.onecopy.toFixed(0)} | ${r.openmpi.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.cpu.toFixed(0)} |${v}`);
+}
 for (const p of problems) console.log(`problem: ${p}`);
 
 // ---- allreduce: hierarchical vs flat vs Open MPI, 2 nodes × 2 ranks and 2 nodes × 1 ---------
@@ -187,14 +214,18 @@ if (!argv.includes("--no-allreduce")) {
   for (const p of problems) console.log(`problem: ${p}`);
 }
 // ---- polling cost ----------------------------------------------------------------------
-const pollCmd = [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca,
-  ...["a", "b"].flatMap((node, k) => [...(k ? [":"] : []), "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, process.execPath, "--import", tsx, `${here}lib/mpi-poll-rank.ts`])];
-const poll = allreduceOnly ? undefined : (await runMpiJson(pollCmd, 120_000)).objects.find((j) => j.type === "poll") as { idle: { cpuPercent: number }; latencyUs: number } | undefined;
+const pollCmd = (env: readonly string[]) => [s.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...s.common, ...cma.mca,
+  ...["a", "b"].flatMap((node, k) => [...(k ? [":"] : []), "-np", "1", "-x", `ONECOPY_NODE_ID=${node}`, ...env.flatMap((kv) => ["-x", kv]), process.execPath, "--import", tsx, `${here}lib/mpi-poll-rank.ts`])];
+type Poll = { idle: { cpuPercent: number }; latencyUs: number };
+const pollOnce = async (env: readonly string[]) => (await runMpiJson(pollCmd(env), 120_000)).objects.find((j) => j.type === "poll") as Poll | undefined;
+const poll = allreduceOnly ? undefined : await pollOnce([]);
+const pollVariant = variant.length && !allreduceOnly ? await pollOnce(variant) : undefined;
 const lat = allreduceOnly ? { results: [] as OmpiResult[] } : await measureOpenMpi(s, cma, { sizes: [8], benches: ["latency"], reps: 3, targetMs, warmupMs: 200 });
 const ompiLat = median(lat.results.flatMap((r) => r.samples));
 if (poll) console.log(`\npolling: blocked 2 s on a remote receive: ${poll.idle.cpuPercent.toFixed(1)} % of a core; 8 B latency between the nodes ${poll.latencyUs.toFixed(1)} µs (Open MPI osu_latency ${ompiLat.toFixed(2)} µs)`);
 else if (!allreduceOnly) problems.push("the polling measurement printed nothing");
+if (pollVariant) console.log(`polling with ${variant.join(",")}: blocked: ${pollVariant.idle.cpuPercent.toFixed(1)} % of a core; 8 B latency ${pollVariant.latencyUs.toFixed(1)} µs`);
 
 mkdirSync(`${here}results`, { recursive: true });
-writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, steps: stepRows, poll, ompiLatencyUs: ompiLat, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
+writeFileSync(`${here}results/mpi-internode.json`, JSON.stringify({ machine: machineFacts(), openmpi: s.version, runs, reps, rows, allreduce: allreduceRows, steps: stepRows, poll, ...(variant.length ? { variant, pollVariant, oursVariant: Object.fromEntries(oursVariant) } : {}), ompiLatencyUs: ompiLat, problems, ours: Object.fromEntries(ours), theirs: Object.fromEntries(theirs) }, null, 2));
 process.exit(problems.length ? 1 : 0);

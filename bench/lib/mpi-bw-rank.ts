@@ -2,7 +2,8 @@
 // and 1, which mpirun places on two simulated nodes (ONECOPY_NODE_ID), so every message takes
 // the inter-node path (the mpi mover: MPI_Isend/MPI_Irecv between the user buffers). Rank 0
 // posts a window of isend, rank 1 a window of irecv and acks it with 4 bytes; MB/s = 1e6 B/s of
-// payload. Prints one JSON line per size on rank 0. Flags: --sizes a,b --reps N --target-ms T,
+// payload. Prints one JSON line per size on rank 0, with both ranks' CPU µs per message.
+// Flags: --sizes a,b --reps N --target-ms T,
 // --hugepages (buffers from allocBuffer(): 2 MiB huge pages; else plain Uint8Arrays, 4 KiB pages).
 import { init, waitAll, allocBuffer } from "onecopy";
 import { flagValue } from "./args.js";
@@ -47,6 +48,7 @@ for (const size of sizes) {
   const iters = decided[0]!;
   const samples: number[] = [];
   const before = comm.stats().mpi;
+  const cpu0 = process.cpuUsage();
   for (let k = 0; k < reps; k++) {
     await comm.barrier();
     const t = performance.now();
@@ -55,14 +57,19 @@ for (const size of sizes) {
     samples.push((size * win * iters) / s / 1e6);
   }
   const after = comm.stats().mpi;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuUs = cpu.user + cpu.system;
   if (rank === 1) {
-    const moved = new Float64Array([after.bytes - before.bytes]);
+    const moved = new Float64Array([after.bytes - before.bytes, cpuUs]);
     await comm.send(moved, 0, 3);
   } else if (rank === 0) {
-    const moved = new Float64Array(1);
+    const moved = new Float64Array(2);
     await comm.recv(moved, 1, 3);
+    const messages = win * iters * reps;
+    // CPU per message of each rank over the timed loop (spinning included): load moves it far less than wall time.
+    const cpuUsPerMessage = { sender: cpuUs / messages, receiver: moved[1]! / messages };
     const dataOk = true;
-    console.log(JSON.stringify({ type: "result", bench: "bw", size, unit: "MB/s", window: win, iters, samples, mpiBytes: moved[0], expectBytes: size * win * iters * reps, dataOk }));
+    console.log(JSON.stringify({ type: "result", bench: "bw", size, unit: "MB/s", window: win, iters, samples, mpiBytes: moved[0], expectBytes: size * win * iters * reps, dataOk, cpuUsPerMessage }));
   }
 }
 if (rank === 1) {

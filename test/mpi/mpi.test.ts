@@ -67,6 +67,30 @@ describe.skipIf(mpirunMissing !== null)(`under mpirun${mpirunMissing ? ` (skippe
     expect(r0.stats.singleCopy).toBeGreaterThanOrEqual(MiB);
   });
 
+  for (const senderFirst of [true, false]) {
+    it(`large messages between nodes, ${senderFirst ? "sender first (MPI_Issend right after the RTS)" : "receiver first (ONECOPY_MPI_SENDER_FIRST=0: PULL, then MPI_Isend)"}: matching order, small/large order, ANY_SOURCE, truncation, ssend, an unreceived send`, { timeout: 90_000 }, async () => {
+      const r = await runMpi(here("large-messages.ts"), { nodes: ["a", "b", "b"], env: { ONECOPY_MPI_SENDER_FIRST: senderFirst ? "1" : "0" } });
+      expect(r.code, r.output).toBe(0);
+      const [r0, r1, r2] = r.results.map((x) => x[0] as Record<string, any>);
+      expect(r0!.reverse_unexpected).toBe(true);
+      expect(r0!.reverse_posted).toBe(true);
+      const inOrder = [0, 1, 2, 3, 4, 5].map((i) => [i, i % 2 === 0 ? 300 * 1024 : 16, true]);
+      expect(r0!.order_posted).toEqual(inOrder);
+      expect(r0!.order_unexpected).toEqual(inOrder);
+      expect(r0!.anySource).toEqual({ ok: true, seen: { 1: [0, 1, 2, 3, 4, 5], 2: [0, 1, 2, 3, 4, 5] } });
+      expect(r0!.truncate).toEqual({ code: "ERR_TRUNCATE", untouched: true, next: 41 });
+      expect(r1!.truncatedSend).toBe("none"); // the sender of a truncated message completes normally
+      expect(r0!.ssendEarly).toBe(false);
+      expect(r1!.ssendOk).toBe(true);
+      expect(r0!.burstOk).toBe(true);
+      // Sender first, the receiver answers a burst of large messages with no frame per message
+      // (receiver first, it sends a PULL for each).
+      if (senderFirst) expect(r0!.framesBack).toBeLessThan(8);
+      else expect(r0!.framesBack).toBeGreaterThanOrEqual(32);
+      expect(r2!.unreceived).toBe("ERR_PEER_LOST");
+    });
+  }
+
   it("one node when no ONECOPY_NODE_ID is set: MPI_Comm_split_type puts both ranks together and they copy directly", { timeout: 60_000 }, async () => {
     const r = await runMpi(here("one-node.ts"), { nodes: ["", ""] });
     expect(r.code, r.output).toBe(0);

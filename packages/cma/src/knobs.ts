@@ -110,6 +110,20 @@ export const KNOBS = {
     2000,
     "Jobs started by mpirun/srun: after an MPI event or a posted operation, the MPI progress loop polls on every event-loop turn for this many microseconds even when no onecopy operation is pending (a reply is often on its way). While operations are pending and the host's ranks fit its CPUs it polls on every turn anyway (MPI has no doorbell: with 1-4 ms timers instead, a half round trip between nodes took 6.5 ms, polling 88-103 us); oversubscribed or idle ranks back off to timers.",
   ),
+  mpiYield: {
+    env: "ONECOPY_MPI_YIELD",
+    layer: "messaging",
+    default: true,
+    parse: parseSwitch,
+    doc: "Jobs started by mpirun/srun: 1 (default) makes the MPI progress loop call sched_yield after a poll that found nothing, before it polls again, so that a peer queued on this CPU runs (about a microsecond when nobody waits); 0 spins without yielding.",
+  } satisfies Knob<boolean>,
+  mpiSenderFirst: {
+    env: "ONECOPY_MPI_SENDER_FIRST",
+    layer: "messaging",
+    default: true,
+    parse: parseSwitch,
+    doc: "Jobs started by mpirun/srun over several nodes: 1 (default) posts a large message's MPI_Issend right after its RTS, and the receiver posts MPI_Irecv when a receive matches (MPI's own rendezvous keeps the bytes in the sender's buffer until then); 0 waits for the receiver's PULL before posting the send (one more control round trip per burst, and a PULL frame per message). Read by the sender; the receiver follows each RTS.",
+  } satisfies Knob<boolean>,
   transport: {
     env: "ONECOPY_TRANSPORT",
     layer: "messaging",

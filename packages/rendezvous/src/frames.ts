@@ -71,8 +71,11 @@ export interface Eager { t: typeof T.EAGER; c: string; g: number; n: number }
 /**
  * Ready to send: message `i` of `n` bytes on context `c` with tag `g`. `v`, the descriptor, is
  * the io list of the sender's buffers, present when the receiver may read the sender directly.
+ * `m: 1` (ranks on different nodes): the sender has already posted the bytes with MPI_Issend on
+ * the message's data tag; the receiver receives them (into scratch when it refuses them), and
+ * sends neither PULL nor FIN: the send completes when MPI completes it.
  */
-export interface Rts { t: typeof T.RTS; c: string; g: number; n: number; i: number; v?: Descriptor }
+export interface Rts { t: typeof T.RTS; c: string; g: number; n: number; i: number; v?: Descriptor; m?: 1 }
 /** Receiver → sender: done with message `i` (copied, or refused); the sender's buffers are free. */
 export interface Fin { t: typeof T.FIN; i: number }
 /** Receiver → sender: send message `i` yourself, through the shared-memory ring (`s: 1`), by MPI_Isend (`s: 2`, its receive is posted) or as DATA. */
@@ -140,7 +143,7 @@ function invalid(h: Record<string, unknown>): string | null {
     case T.EAGER:
       return typeof h.c === "string" && isInt(h.g) && isCount(h.n) ? null : "EAGER needs c, g, n";
     case T.RTS:
-      return typeof h.c === "string" && isInt(h.g) && isCount(h.n) && isCount(h.i) && (h.v === undefined || isDescriptor(h.v)) ? null : "RTS needs c, g, n, i and an io list v";
+      return typeof h.c === "string" && isInt(h.g) && isCount(h.n) && isCount(h.i) && (h.v === undefined || isDescriptor(h.v)) && (h.m === undefined || h.m === 1) ? null : "RTS needs c, g, n, i, an io list v and m 1 or absent";
     case T.FIN:
       return isCount(h.i) ? null : "FIN needs i";
     case T.PULL:

@@ -21,6 +21,8 @@ export interface Incoming {
   /** rts: the sender's message id and, when we may read it, its io list. */
   id?: number;
   iov?: number[];
+  /** rts: the sender already posted the bytes through MPI (Rts.m). */
+  mpiPosted?: boolean;
   /** self: the sender's views and request (completed when the receive copies). */
   selfViews?: Uint8Array[];
   selfReq?: Request<void>;

@@ -16,6 +16,8 @@ export interface Announced {
   bytes: number;
   /** The sender's descriptor, when it let the receiver read it. */
   iov?: number[];
+  /** The sender already posted the bytes (the mpi mover, sender first). */
+  posted?: boolean;
 }
 
 /** Where an announced message's bytes go on the receiving side, and how the receive settles. */
@@ -44,4 +46,17 @@ export interface Mover {
   receive(link: PeerLink, m: Announced, t: PullTarget): Promise<void>;
   /** Sender side: the receiver asked for message `s` through this mover. */
   serve(link: PeerLink, s: OutgoingMessage): void;
+}
+
+/** A mover whose sender posts the bytes right after its RTS (the mpi mover): MPI's own rendezvous holds them until the receive is posted. */
+export interface SenderFirstMover extends Mover {
+  /** Sender side: post message `s` now; `s.done` runs when the transport completes it. */
+  post(link: PeerLink, s: OutgoingMessage): void;
+  /** Receiver side: take message `m`'s bytes and drop them (a refused or truncated receive), so that its sender completes. */
+  discard(link: PeerLink, m: Announced): void;
+  /**
+   * `rank` left or was lost: when it left, first let the transport report the sends it already
+   * completed; then stop waiting for the rest (the protocol fails their owners).
+   */
+  peerGone(rank: number, how: "left" | "lost"): void;
 }

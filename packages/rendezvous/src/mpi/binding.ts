@@ -39,6 +39,7 @@ export interface MpiFunctions {
   MPI_Ibcast: Fn;
   MPI_Ibarrier: Fn;
   MPI_Isend: Fn;
+  MPI_Issend: Fn;
   MPI_Irecv: Fn;
   MPI_Testsome: Fn;
   MPI_Improbe: Fn;
@@ -91,6 +92,7 @@ function signatures(h: string): Record<keyof MpiFunctions, string> {
     MPI_Ibcast: `int MPI_Ibcast(void *buf, int count, ${h} type, int root, ${h} comm, void *request)`,
     MPI_Ibarrier: `int MPI_Ibarrier(${h} comm, void *request)`,
     MPI_Isend: `int MPI_Isend(void *buf, int count, ${h} type, int dest, int tag, ${h} comm, void *request)`,
+    MPI_Issend: `int MPI_Issend(void *buf, int count, ${h} type, int dest, int tag, ${h} comm, void *request)`,
     MPI_Irecv: `int MPI_Irecv(void *buf, int count, ${h} type, int source, int tag, ${h} comm, void *request)`,
     MPI_Testsome: "int MPI_Testsome(int incount, void *requests, void *outcount, void *indices, void *statuses)",
     MPI_Improbe: `int MPI_Improbe(int source, int tag, ${h} comm, void *flag, void *message, void *status)`,

@@ -13,7 +13,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
-import { addressOf, libc } from "@onecopy/cma";
+import { addressOf, libc, readKnob } from "@onecopy/cma";
 import { ErrorCode, MessagingError } from "../errors.js";
 import type { Engine } from "../engine.js";
 import { ranksFitCpus } from "../fastpath/progress.js";
@@ -228,7 +228,7 @@ export class MpiJob implements LeaderCollectives {
       },
     });
     this.progress = progress;
-    engine.rendezvous.useMpi(new MpiMover(engine, progress, Math.min(this.tagUpperBound(), 1 << 30)));
+    engine.rendezvous.useMpi(new MpiMover(engine, progress, Math.min(this.tagUpperBound(), 1 << 30)), readKnob("mpiSenderFirst"));
     const local = new Set(this.local);
     for (let r = 0; r < this.size; r++) {
       if (local.has(r)) continue;

@@ -13,7 +13,7 @@ import type { PeerLink } from "../link.js";
 import type { Incoming, PostedRecv } from "../matching.js";
 import { selectMover, type MoverPath, type PathFacts } from "../path.js";
 import type { Request } from "../request.js";
-import type { Announced, Mover, OutgoingMessage, PullTarget } from "../movers/mover.js";
+import type { Announced, Mover, OutgoingMessage, PullTarget, SenderFirstMover } from "../movers/mover.js";
 import { PendingPulls } from "../movers/pending-pulls.js";
 import { ShmMover } from "../movers/shm-mover.js";
 import { SingleCopyMover } from "../movers/single-copy-mover.js";
@@ -27,6 +27,8 @@ interface PendingSend {
   req: Request<void>;
   /** The receiver asked for it (PULL): it settles when its last byte is out (socket) or in a cell (ring). */
   streaming: boolean;
+  /** Posted through MPI right after its RTS (Rts.m): it settles when MPI completes it. */
+  mpiPosted: boolean;
 }
 
 const PATH_WORDS: Record<MoverPath, string> = {
@@ -45,6 +47,8 @@ export class RendezvousProtocol {
   readonly shm: ShmMover;
   private readonly movers: Partial<Record<MoverPath, Mover>>;
   private fallbackWarned = false;
+  /** The mpi mover, when its sender posts first (large messages to other nodes skip PULL). */
+  private senderFirst: SenderFirstMover | null = null;
 
   constructor(
     private readonly host: ProtocolHost,
@@ -55,9 +59,14 @@ export class RendezvousProtocol {
     this.movers = { "single-copy": new SingleCopyMover(host), shm: this.shm, socket: this.socket };
   }
 
-  /** Ranks on other nodes are reachable: large messages to and from them take `mover`. */
-  useMpi(mover: Mover): void {
+  /**
+   * Ranks on other nodes are reachable: large messages to and from them take `mover`. With
+   * `senderFirst` our sends to them post their bytes right after the RTS (Rts.m); the receiver
+   * follows what each RTS says.
+   */
+  useMpi(mover: SenderFirstMover, senderFirst: boolean): void {
     this.movers.mpi = mover;
+    this.senderFirst = senderFirst ? mover : null;
   }
 
   // ---- sender -----------------------------------------------------------------------------
@@ -65,18 +74,37 @@ export class RendezvousProtocol {
   /** Announce a message; `withDescriptor` lets the receiver read our buffers directly. */
   send(link: PeerLink, ctx: string, tag: number, views: readonly Uint8Array[], bytes: number, req: Request<void>, withDescriptor: boolean): void {
     const id = this.nextId++;
-    this.sends.set(id, { link, views, bytes, req, streaming: false });
+    const early = this.senderFirst !== null && this.host.isRemote(link.rank);
+    const s: PendingSend = { link, views, bytes, req, streaming: early, mpiPosted: early };
+    this.sends.set(id, s);
     const f: Rts = { t: T.RTS, c: ctx, g: tag, n: bytes, i: id };
     if (withDescriptor) {
       prepareForCopy(views, "source"); // the registration cache: a reused send buffer gets huge pages
       f.v = ioListOfViews(views, bytes);
     }
+    if (early) f.m = 1;
     this.host.control(link, f);
+    if (early) this.senderFirst!.post(link, this.outgoing(link, id, s));
+  }
+
+  /** Sent message `id` as its mover sees it; done settles it (once, while it is still ours). */
+  private outgoing(link: PeerLink, id: number, s: PendingSend): OutgoingMessage {
+    return {
+      id,
+      views: s.views,
+      bytes: s.bytes,
+      done: (err) => {
+        if (this.sends.get(id) !== s) return; // failed already (its peer left or was lost)
+        this.sends.delete(id);
+        if (err) s.req.reject(this.host.errors.lost(link.rank, `send to rank ${link.rank}`, err));
+        else s.req.resolve();
+      },
+    };
   }
 
   onFin(f: Fin): void {
     const s = this.sends.get(f.i);
-    if (!s) return;
+    if (!s || s.mpiPosted) return;
     this.sends.delete(f.i);
     s.req.resolve();
   }
@@ -84,26 +112,16 @@ export class RendezvousProtocol {
   /** The receiver asks us to stream message `f.i` (s: 1 through shared memory, else over the socket). */
   onPull(link: PeerLink, f: Pull): void {
     const s = this.sends.get(f.i);
-    if (!s) return;
+    if (!s || s.mpiPosted) return;
     // Held in `sends` until the bytes are out, so close() and peer loss see it.
-    const job: OutgoingMessage = {
-      id: f.i,
-      views: s.views,
-      bytes: s.bytes,
-      done: (err) => {
-        this.sends.delete(f.i);
-        if (err) s.req.reject(this.host.errors.lost(link.rank, `send to rank ${link.rank}`, err));
-        else s.req.resolve();
-      },
-    };
     s.streaming = true;
-    this.movers[f.s === 1 ? "shm" : f.s === 2 ? "mpi" : "socket"]!.serve(link, job);
+    this.movers[f.s === 1 ? "shm" : f.s === 2 ? "mpi" : "socket"]!.serve(link, this.outgoing(link, f.i, s));
   }
 
   // ---- receiver ---------------------------------------------------------------------------
 
   onRts(link: PeerLink, f: Rts): void {
-    this.host.arrive({ kind: "rts", src: link.rank, ctx: f.c, tag: f.g, bytes: f.n, id: f.i, iov: f.v });
+    this.host.arrive({ kind: "rts", src: link.rank, ctx: f.c, tag: f.g, bytes: f.n, id: f.i, iov: f.v, mpiPosted: f.m === 1 });
   }
 
   onData(link: PeerLink, f: Data): PayloadSink {
@@ -120,7 +138,7 @@ export class RendezvousProtocol {
     const link = host.link(m.src)!;
     if (p.views && m.bytes > p.capacity) {
       p.req.reject(host.errors.truncate(m, p.capacity));
-      host.control(link, { t: T.FIN, i: m.id! });
+      this.release(m);
       return;
     }
     if (link.state !== "up") {
@@ -135,14 +153,16 @@ export class RendezvousProtocol {
       finish: () => p.req.resolve({ source: m.src, tag: m.tag, bytes: m.bytes, data }),
       fail: (e) => p.req.reject(e),
     };
-    const a: Announced = { src: m.src, tag: m.tag, id: m.id!, bytes: m.bytes, iov: m.iov };
+    const a: Announced = { src: m.src, tag: m.tag, id: m.id!, bytes: m.bytes, iov: m.iov, posted: m.mpiPosted };
     this.move(link, a, t, this.facts(link, a));
   }
 
   /** The sender of an announced message that will not be copied may go on (as after truncation). */
   release(m: Incoming): void {
     const link = this.host.link(m.src);
-    if (link?.state === "up") this.host.control(link, { t: T.FIN, i: m.id! });
+    if (link?.state !== "up") return;
+    if (m.mpiPosted) (this.movers.mpi as SenderFirstMover).discard(link, { src: m.src, tag: m.tag, id: m.id!, bytes: m.bytes, posted: true });
+    else this.host.control(link, { t: T.FIN, i: m.id! });
   }
 
   private facts(link: PeerLink, a: Announced): PathFacts {
@@ -209,8 +229,11 @@ export class RendezvousProtocol {
   peerGone(link: PeerLink, err: (what: string) => Error, how: "left" | "lost"): void {
     const r = link.rank;
     this.shm.peerGone(link, err(`receive from rank ${r}`));
+    // MPI completes a posted send the peer received before its BYE arrives; what is still pending
+    // then, it never matched.
+    if (this.host.isRemote(r)) (this.movers.mpi as SenderFirstMover | undefined)?.peerGone(r, how);
     for (const [id, s] of this.sends) {
-      if (s.link !== link || (how === "left" && s.streaming)) continue;
+      if (s.link !== link || (how === "left" && s.streaming && !s.mpiPosted)) continue;
       this.sends.delete(id);
       s.req.reject(err(`send to rank ${r}`));
     }
