@@ -184,6 +184,18 @@ export const KNOBS = {
     100,
     "Microseconds a rank with a pending operation polls its inbound frame rings before it sleeps in the event loop (and peers must ring its doorbell, a socket hop of about 20-25 us on an idle VM). Applies only while the job's ranks fit the CPUs this process may run on (size <= os.availableParallelism()); oversubscribed ranks never spin, since polling would take the CPU the peer they wait for needs. 0 = never spin.",
   ),
+  splitMin: bytes(
+    "ONECOPY_SPLIT_MIN",
+    "messaging",
+    0,
+    "Both processes copy: a single-copy rendezvous message of at least this many bytes is split; the receiver reads the first part with process_vm_readv while the sender, told where with a PUT frame, writes the rest into the receive buffers with process_vm_writev (ONECOPY_SPLIT_SHARE sets the sender's part). The receive completes when both parts are in, the send on FIN as before. Needs CMA both ways (a pair whose sender may not write into the receiver falls back to the receiver copying everything). 0 (default) never splits: see the bench notes for the measurements behind the default.",
+  ),
+  splitShare: count(
+    "ONECOPY_SPLIT_SHARE",
+    "messaging",
+    50,
+    "Percent of a split message (ONECOPY_SPLIT_MIN) the sender writes (1-99); the receiver reads the rest. 50 balances two equally fast copiers.",
+  ),
   // ---- the collectives -------------------------------------------------------------------
   collInlineMax: bytes(
     "ONECOPY_COLL_INLINE_MAX",
