@@ -170,7 +170,7 @@ export const KNOBS = {
     layer: "messaging",
     default: true,
     parse: parseSwitch,
-    doc: "0 keeps every frame of an established link on its Unix socket. 1 (default): after start-up each rank pair moves its point-to-point frames (EAGER with its payload, RTS, FIN, PULL) through a shared-memory ring per direction, and the socket only carries doorbells, socket-path payloads, BYE and liveness. A pair whose ring cannot be created stays on the socket (one warning).",
+    doc: "0 keeps every frame of an established link on its Unix socket. 1 (default): after start-up each rank pair moves its point-to-point frames (EAGER with its payload, RTS, FIN, PULL, PUT, WROTE) through a shared-memory ring per direction, and the socket only carries doorbells, socket-path payloads, BYE and liveness. A pair whose ring cannot be created stays on the socket (one warning).",
   } satisfies Knob<boolean>,
   fastpathRing: bytes(
     "ONECOPY_FASTPATH_RING",

@@ -65,10 +65,13 @@ export class SingleCopyMover implements Mover {
     const ep = this.host.singleCopy(m.src);
     const o = m.bytes - theirs;
     const tail = viewsRange(t.views, o, theirs);
+    const put: Put = { t: T.PUT, i: m.id, o, v: ioListOfViews(tail, theirs) };
+    const head = viewsRange(t.views, 0, o);
+    const from = sliceIoList(iov, 0, o); // throws before PUT leaves (a descriptor shorter than its message)
     const written = new Promise<void>((resolve, reject) => this.writes.add(m.src, m.id, { views: tail, bytes: theirs, finish: resolve, fail: reject }));
-    this.host.control(link, { t: T.PUT, i: m.id, o, v: ioListOfViews(tail, theirs) });
+    this.host.control(link, put);
     link.flush(); // the sender starts now, not at the end of this tick's reads
-    const [read, wrote] = await Promise.allSettled([ep.read(viewsRange(t.views, 0, o), sliceIoList(iov, 0, o), o), written]);
+    const [read, wrote] = await Promise.allSettled([ep.read(head, from, o), written]);
     // Only now does the sender no longer touch `tail`: the receive may settle either way.
     void tail;
     if (read.status === "rejected") throw read.reason;
