@@ -184,7 +184,7 @@ export const KNOBS = {
     layer: "messaging",
     default: true,
     parse: parseSwitch,
-    doc: "0 keeps every frame of an established link on its Unix socket. 1 (default): after start-up each rank pair moves its point-to-point frames (EAGER with its payload, RTS, FIN, PULL) through a shared-memory ring per direction, and the socket only carries doorbells, socket-path payloads, BYE and liveness. A pair whose ring cannot be created stays on the socket (one warning).",
+    doc: "0 keeps every frame of an established link on its Unix socket. 1 (default): after start-up each rank pair moves its point-to-point frames (EAGER with its payload, RTS, FIN, PULL, PUT, WROTE) through a shared-memory ring per direction, and the socket only carries doorbells, socket-path payloads, BYE and liveness. A pair whose ring cannot be created stays on the socket (one warning).",
   } satisfies Knob<boolean>,
   fastpathRing: bytes(
     "ONECOPY_FASTPATH_RING",
@@ -197,6 +197,18 @@ export const KNOBS = {
     "messaging",
     100,
     "Microseconds a rank with a pending operation polls its inbound frame rings before it sleeps in the event loop (and peers must ring its doorbell, a socket hop of about 20-25 us on an idle VM). Applies only while the job's ranks fit the CPUs this process may run on (size <= os.availableParallelism()); oversubscribed ranks never spin, since polling would take the CPU the peer they wait for needs. 0 = never spin.",
+  ),
+  splitMin: bytes(
+    "ONECOPY_SPLIT_MIN",
+    "messaging",
+    0,
+    "Both processes copy: a single-copy rendezvous message of at least this many bytes is split; the receiver reads the first part with process_vm_readv while the sender, told where with a PUT frame, writes the rest into the receive buffers with process_vm_writev (ONECOPY_SPLIT_SHARE sets the sender's part). The receive completes when both parts are in, the send on FIN as before. Needs CMA both ways (a pair whose sender may not write into the receiver falls back to the receiver copying everything). 0 (default) never splits. The default must be re-chosen on a quiet machine: the split needs a free core, and it was measured only with other work keeping both cores 100% busy (osu_bw np 2, one buffer each side, window 64, split at 1 MiB vs off, interleaved launches, split/off bandwidth at 1/4/16/64 MiB: 0.73/0.72/0.85/0.86 in one run, 1.21/1.15/1.85/2.53 in a second, 0.82/0.77/0.69/0.82 in a third; CPU per message and rank +2 to +25%). A C loop of the same copies (both processes copying half of one destination at once vs one process copying all) gave 1.0-1.2x on that loaded machine.",
+  ),
+  splitShare: count(
+    "ONECOPY_SPLIT_SHARE",
+    "messaging",
+    50,
+    "Percent of a split message (ONECOPY_SPLIT_MIN) the sender writes (1-99); the receiver reads the rest. 50 balances two equally fast copiers.",
   ),
   // ---- the collectives -------------------------------------------------------------------
   collInlineMax: bytes(

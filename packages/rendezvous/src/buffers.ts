@@ -67,6 +67,25 @@ export function ioListOfViews(views: readonly Uint8Array[], bytes: number): numb
   return out;
 }
 
+/** Views of bytes `offset`… `offset + length` of the concatenation of `views` (subarrays: no copy). */
+export function viewsRange(views: readonly Uint8Array[], offset: number, length: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = offset;
+  let want = length;
+  for (let i = 0; i < views.length && want > 0; i++) {
+    const v = views[i]!;
+    if (skip >= v.byteLength) {
+      skip -= v.byteLength;
+      continue;
+    }
+    const take = Math.min(v.byteLength - skip, want);
+    out.push(v.subarray(skip, skip + take));
+    want -= take;
+    skip = 0;
+  }
+  return out;
+}
+
 /** Copies consecutive chunks into a list of views, in order. */
 export class ViewWriter {
   private index = 0;

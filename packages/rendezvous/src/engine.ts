@@ -307,6 +307,12 @@ export class Engine implements ProtocolHost, LinkHandler {
       case T.PULL:
         this.rendezvous.onPull(link, f);
         return null;
+      case T.PUT:
+        this.rendezvous.onPut(link, f);
+        return null;
+      case T.WROTE:
+        this.rendezvous.onWrote(link, f);
+        return null;
       case T.DATA:
         return this.rendezvous.onData(link, f);
       case T.SHM:

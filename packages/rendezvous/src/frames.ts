@@ -17,6 +17,8 @@ export const T = {
   BYE: 6,
   SHM: 7,
   RING: 8,
+  PUT: 9,
+  WROTE: 14,
   HELLO: 10,
   WELCOME: 11,
   REJECT: 12,
@@ -80,6 +82,17 @@ export interface Rts { t: typeof T.RTS; c: string; g: number; n: number; i: numb
 export interface Fin { t: typeof T.FIN; i: number }
 /** Receiver → sender: send message `i` yourself, through the shared-memory ring (`s: 1`), by MPI_Isend (`s: 2`, its receive is posted) or as DATA. */
 export interface Pull { t: typeof T.PULL; i: number; s?: 1 | 2 }
+/**
+ * Receiver → sender, for a split single copy: write bytes `o`… of message `i` yourself into `v`,
+ * the descriptor of the receive buffers' share (the receiver reads bytes 0…`o`). The receiver
+ * keeps those buffers alive and unmoved until WROTE.
+ */
+export interface Put { t: typeof T.PUT; i: number; o: number; v: Descriptor }
+/**
+ * Sender → receiver: done writing the share of message `i` that PUT asked for: written, or not
+ * (`e` the error's code, `m` its message); either way the sender no longer touches those buffers.
+ */
+export interface Wrote { t: typeof T.WROTE; i: number; e?: string; m?: string }
 /** Sender → receiver: the `n` bytes of pulled message `i` follow. */
 export interface Data { t: typeof T.DATA; i: number; n: number }
 /** Goodbye: this rank closed its world; nothing follows. */
@@ -108,7 +121,7 @@ export const BELL_BYTES: Buffer = Buffer.alloc(4);
 /** Frames of the handshake. */
 export type HandshakeFrame = Hello | Welcome | Reject | Probed;
 /** Frames of an established link. */
-export type DataFrame = Eager | Rts | Fin | Pull | Data | Bye | ShmFrame | RingFrame;
+export type DataFrame = Eager | Rts | Fin | Pull | Put | Wrote | Data | Bye | ShmFrame | RingFrame;
 /** Any frame. */
 export type Frame = HandshakeFrame | DataFrame;
 
@@ -148,6 +161,10 @@ function invalid(h: Record<string, unknown>): string | null {
       return isCount(h.i) ? null : "FIN needs i";
     case T.PULL:
       return isCount(h.i) && (h.s === undefined || h.s === 1 || h.s === 2) ? null : "PULL needs i";
+    case T.PUT:
+      return isCount(h.i) && isCount(h.o) && isDescriptor(h.v) ? null : "PUT needs i, o and an io list v";
+    case T.WROTE:
+      return isCount(h.i) && (h.e === undefined || typeof h.e === "string") && (h.m === undefined || typeof h.m === "string") ? null : "WROTE needs i";
     case T.DATA:
       return isCount(h.i) && isCount(h.n) ? null : "DATA needs i, n";
     case T.BYE:

@@ -10,7 +10,7 @@
 // Loss fails with ERR_PEER_LOST (the copy core's errno as `cause`); anything else keeps its own
 // code (EFAULT from a live peer is a real bug or a mismatch). EPERM and a switched-off CMA also
 // turn single copy towards the peer off for the rest of the job, so later messages take another path at once.
-import { cmaDisabledReason, prepareForCopy, readProcStat, transfer, type CmaError, type IoList } from "@onecopy/cma";
+import { asyncDefaults, cmaDisabledReason, prepareForCopy, readProcStat, transfer, transferSync, type CmaError, type IoList } from "@onecopy/cma";
 import { ioListOfViews } from "./buffers.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { TransportStats } from "./stats.js";
@@ -97,15 +97,37 @@ export class SingleCopyEndpoint {
     return this.copy("write", local, remote, bytes);
   }
 
+  /**
+   * Like {@link write}, but a copy small enough to run on this thread (below
+   * ONECOPY_CMA_ASYNC_MIN) is done before this returns, and its byte count is returned as a
+   * number: the caller can answer its peer in the same tick (a promise settles only once the
+   * whole batch of frames this tick is handling has been handled). Failures still come as a rejected promise.
+   */
+  writeNow(local: readonly Uint8Array[], remote: IoList, bytes: number): number | Promise<number> {
+    if (bytes >= asyncDefaults.threshold) return this.copy("write", local, remote, bytes);
+    try {
+      prepareForCopy(local, "source");
+      const n = transferSync("write", this.pid, ioListOfViews(local, bytes), remote);
+      this.count(n);
+      return n;
+    } catch (err) {
+      return this.diagnose("write", err as CmaError).then((e) => Promise.reject(e));
+    }
+  }
+
+  private count(n: number): void {
+    const c = this.counters.singleCopy;
+    c.messages++;
+    c.bytes += n;
+    c.calls++;
+  }
+
   private async copy(dir: "read" | "write", local: readonly Uint8Array[], remote: IoList, bytes: number): Promise<number> {
     try {
       // The registration cache: populate an untouched destination, collapse a reused buffer (registration.ts).
       prepareForCopy(local, dir === "read" ? "destination" : "source");
       const n = await transfer(dir, this.pid, ioListOfViews(local, bytes), remote);
-      const c = this.counters.singleCopy;
-      c.messages++;
-      c.bytes += n;
-      c.calls++;
+      this.count(n);
       return n;
     } catch (err) {
       throw await this.diagnose(dir, err as CmaError);

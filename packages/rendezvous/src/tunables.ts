@@ -16,6 +16,8 @@ export const TUNABLES = {
   shmSpinUs: KNOBS.shmSpinUs,
   fastpathRing: KNOBS.fastpathRing,
   spinUs: KNOBS.spinUs,
+  splitMin: KNOBS.splitMin,
+  splitShare: KNOBS.splitShare,
 } as const;
 
 export type Tunables = { readonly [K in keyof typeof TUNABLES]: number };
@@ -31,6 +33,7 @@ export function readTunables(overrides: Partial<Record<keyof typeof TUNABLES, nu
   for (const key of Object.keys(TUNABLES) as Array<keyof typeof TUNABLES>) {
     const v = overrides[key] ?? readKnob(key satisfies KnobName, env);
     if (!Number.isSafeInteger(v) || v < 0) throw new OnecopyError(ErrorCode.INVALID_ARG, `${key} must be a non-negative integer, got ${v}`);
+    if (key === "splitShare" && (v < 1 || v > 99)) throw new OnecopyError(ErrorCode.INVALID_ARG, `splitShare (ONECOPY_SPLIT_SHARE) must be a percent from 1 to 99, got ${v}`);
     out[key] = v;
   }
   return Object.freeze(out) as Tunables;

@@ -28,6 +28,9 @@ describe("binary hot frames", () => {
       { t: T.FIN, i: 5 },
       { t: T.PULL, i: 6, s: 1 },
       { t: T.PULL, i: 7 },
+      { t: T.PUT, i: 8, o: 4096 * 128, v: [140737488355328, 3, 4096, 2 ** 33] },
+      { t: T.WROTE, i: 8 },
+      { t: T.WROTE, i: 9, e: "EFAULT", m: "process_vm_writev: bad address" },
       { t: T.BYE },
     ];
     expect(roundTrip(frames)).toEqual(frames);

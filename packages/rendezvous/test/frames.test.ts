@@ -20,6 +20,8 @@ describe("frames", () => {
     { t: T.FIN, i: 12 },
     { t: T.PULL, i: 13, s: 1 },
     { t: T.DATA, i: 13, n: 40000 },
+    { t: T.PUT, i: 12, o: 4096, v: [140000000000, 4096] },
+    { t: T.WROTE, i: 12, e: "EPERM", m: "no" },
     { t: T.BYE },
     { t: T.SHM, o: SHM_OP.MAP, p: "oc-abc-0-1", k: 8, z: 131072 },
     { t: T.SHM, o: SHM_OP.MAPPED, ok: false, r: "ENOSPC" },
@@ -31,7 +33,7 @@ describe("frames", () => {
   });
 
   it("says which frames carry payload bytes on the socket", () => {
-    expect(all.map(payloadBytes)).toEqual([0, 0, 0, 0, 5, 0, 0, 0, 0, 40000, 0, 0, 0, 0]);
+    expect(all.map(payloadBytes)).toEqual([0, 0, 0, 0, 5, 0, 0, 0, 0, 40000, 0, 0, 0, 0, 0, 0]);
   });
 
   it("refuses headers whose fields are missing or of the wrong kind", () => {
@@ -45,6 +47,8 @@ describe("frames", () => {
       { t: T.FIN },
       { t: T.PULL, i: 1, s: 3 },
       { t: T.DATA, i: 1 },
+      { t: T.PUT, i: 1, o: 0 }, // no descriptor
+      { t: T.WROTE, i: 1, e: 5 },
       { t: T.SHM, o: 9 },
       { t: T.HELLO, token: "x", rank: 1, size: 2 }, // no pid
       { t: 99 },

@@ -8,6 +8,9 @@
 //             then 2 × pieces f64 (the descriptor's address/length pairs)           40 B + 16/piece
 //   FIN    3  [kind][0 ×7][f64 id]                                                         16 B
 //   PULL   4  [kind][s][0 ×6][f64 id]                                                      16 B
+//   PUT    5  [kind][0 ×7][f64 id][f64 offset][u32 pieces][0 0 0 0]
+//             then 2 × pieces f64 (the receive buffers' share)                       32 B + 16/piece
+//   WROTE  6  [kind][0 ×7][f64 id]: the share is written (a WROTE with an error goes PACKED)  16 B
 //   CTX   20  [kind][0 0 0][u32 ctx id][utf8 name]: ctx id names this context from now on
 //   PACKED 21 [kind][msgpack frame]: any other frame
 //
@@ -18,13 +21,13 @@
 import { FrameError } from "../frame-error.js";
 import { decodeFrame, encodeFrame, T, type DataFrame, type Descriptor, type Frame } from "../frames.js";
 
-const K = { EAGER: 1, RTS: 2, FIN: 3, PULL: 4, CTX: 20, PACKED: 21 } as const;
+const K = { EAGER: 1, RTS: 2, FIN: 3, PULL: 4, PUT: 5, WROTE: 6, CTX: 20, PACKED: 21 } as const;
 
 const corrupt = (why: string) => new FrameError("ERR_FRAME_CORRUPT", `malformed fast-path frame: ${why}`);
 
 /** Frame types the fast path carries (the rest stay on the socket). */
 export function ringCarries(t: number): boolean {
-  return t === T.EAGER || t === T.RTS || t === T.FIN || t === T.PULL;
+  return t === T.EAGER || t === T.RTS || t === T.FIN || t === T.PULL || t === T.PUT || t === T.WROTE;
 }
 
 /** Encodes one direction's frames; keeps the context numbering of that direction. */
@@ -73,15 +76,40 @@ export class BinaryEncoder {
         this.dv.setFloat64(h + 8, f.i, true);
         break;
       }
-      default: {
-        const packed = encodeFrame(f).subarray(4);
-        const h = this.record(1 + packed.length);
-        this.dv.setUint8(h, K.PACKED);
-        this.buf.set(packed, h + 1);
+      case T.PUT: {
+        const v = f.v;
+        const h = this.record(32 + v.length * 8);
+        const dv = this.dv;
+        dv.setUint8(h, K.PUT);
+        dv.setFloat64(h + 8, f.i, true);
+        dv.setFloat64(h + 16, f.o, true);
+        dv.setUint32(h + 24, v.length / 2, true);
+        for (let k = 0; k < v.length; k++) dv.setFloat64(h + 32 + k * 8, v[k]!, true);
+        break;
       }
+      case T.WROTE: {
+        if (f.e !== undefined) {
+          this.packed(f); // an error is rare and carries text
+          break;
+        }
+        const h = this.record(16);
+        this.dv.setUint8(h, K.WROTE);
+        this.dv.setFloat64(h + 8, f.i, true);
+        break;
+      }
+      default:
+        this.packed(f);
     }
     const at = this.at;
     return (this.views[at] ??= new Uint8Array(this.buf.buffer, this.buf.byteOffset, at));
+  }
+
+  /** A PACKED record: the frame's msgpack header. */
+  private packed(f: DataFrame): void {
+    const packed = encodeFrame(f).subarray(4);
+    const h = this.record(1 + packed.length);
+    this.dv.setUint8(h, K.PACKED);
+    this.buf.set(packed, h + 1);
   }
 
   /** The number of context `name`, announcing it first if it is new. */
@@ -170,6 +198,27 @@ export class BinaryDecoder {
         if (!isCount(i)) throw corrupt("FIN/PULL needs an id");
         if (kind === K.FIN) return { t: T.FIN, i };
         return dv.getUint8(1) === 1 ? { t: T.PULL, i, s: 1 } : { t: T.PULL, i };
+      }
+      case K.PUT: {
+        if (b.byteLength < 32) throw corrupt(`PUT of ${b.byteLength} bytes`);
+        const pieces = dv.getUint32(24, true);
+        if (b.byteLength !== 32 + pieces * 16) throw corrupt(`PUT of ${b.byteLength} bytes with ${pieces} pieces`);
+        const i = dv.getFloat64(8, true);
+        const o = dv.getFloat64(16, true);
+        if (!isCount(i) || !isCount(o)) throw corrupt("PUT needs an id and an offset");
+        const v: Descriptor = new Array<number>(pieces * 2);
+        for (let k = 0; k < v.length; k++) {
+          const x = dv.getFloat64(32 + k * 8, true);
+          if (!isCount(x)) throw corrupt("PUT descriptor holds a negative or fractional number");
+          v[k] = x;
+        }
+        return { t: T.PUT, i, o, v };
+      }
+      case K.WROTE: {
+        if (b.byteLength !== 16) throw corrupt(`WROTE of ${b.byteLength} bytes`);
+        const i = dv.getFloat64(8, true);
+        if (!isCount(i)) throw corrupt("WROTE needs an id");
+        return { t: T.WROTE, i };
       }
       case K.CTX: {
         if (b.byteLength < 8) throw corrupt("CTX too short");

@@ -7,7 +7,7 @@
 import { prepareForCopy } from "@onecopy/cma";
 import { ErrorCode } from "../errors.js";
 import { ioListOfViews, allocMessage } from "../buffers.js";
-import { T, type Data, type Fin, type Pull, type Rts, type ShmFrame } from "../frames.js";
+import { T, type Data, type Fin, type Pull, type Put, type Rts, type ShmFrame, type Wrote } from "../frames.js";
 import type { PayloadSink } from "../frame-reader.js";
 import type { PeerLink } from "../link.js";
 import type { Incoming, PostedRecv } from "../matching.js";
@@ -45,6 +45,7 @@ export class RendezvousProtocol {
   private readonly pulls = new PendingPulls();
   readonly socket: SocketMover;
   readonly shm: ShmMover;
+  private readonly singleCopy: SingleCopyMover;
   private readonly movers: Partial<Record<MoverPath, Mover>>;
   private fallbackWarned = false;
   /** The mpi mover, when its sender posts first (large messages to other nodes skip PULL). */
@@ -56,7 +57,8 @@ export class RendezvousProtocol {
   ) {
     this.socket = new SocketMover(host, this.pulls);
     this.shm = new ShmMover(host, this.pulls, this.socket, token);
-    this.movers = { "single-copy": new SingleCopyMover(host), shm: this.shm, socket: this.socket };
+    this.singleCopy = new SingleCopyMover(host);
+    this.movers = { "single-copy": this.singleCopy, shm: this.shm, socket: this.socket };
   }
 
   /**
@@ -118,10 +120,20 @@ export class RendezvousProtocol {
     this.movers[f.s === 1 ? "shm" : f.s === 2 ? "mpi" : "socket"]!.serve(link, this.outgoing(link, f.i, s));
   }
 
+  /** The receiver of a split single copy asks us to write our share into its buffers. */
+  onPut(link: PeerLink, f: Put): void {
+    this.singleCopy.put(link, f, this.sends.get(f.i));
+  }
+
   // ---- receiver ---------------------------------------------------------------------------
 
   onRts(link: PeerLink, f: Rts): void {
     this.host.arrive({ kind: "rts", src: link.rank, ctx: f.c, tag: f.g, bytes: f.n, id: f.i, iov: f.v, mpiPosted: f.m === 1 });
+  }
+
+  /** The sender of a split single copy wrote its share (or could not). */
+  onWrote(link: PeerLink, f: Wrote): void {
+    this.singleCopy.onWrote(link, f);
   }
 
   onData(link: PeerLink, f: Data): PayloadSink {
@@ -229,6 +241,7 @@ export class RendezvousProtocol {
   peerGone(link: PeerLink, err: (what: string) => Error, how: "left" | "lost"): void {
     const r = link.rank;
     this.shm.peerGone(link, err(`receive from rank ${r}`));
+    this.singleCopy.peerGone(r, err(`receive from rank ${r}`));
     // MPI completes a posted send the peer received before its BYE arrives; what is still pending
     // then, it never matched.
     if (this.host.isRemote(r)) (this.movers.mpi as SenderFirstMover | undefined)?.peerGone(r, how);
