@@ -209,6 +209,18 @@ export const KNOBS = {
     64 * 1024,
     "Bytes of one record area of a communicator's collective slots (two per member rank, in one shared segment mapped by every member; rounded up to 128 bytes, at least 1 KiB). With slots, the descriptor exchange every collective starts with (its arguments, buffer addresses and, for small collectives, the data) and the closing 'done with your buffers' handshake go through shared memory instead of messages; a record larger than the area goes by messages. 64 KiB holds the largest inline record (ONECOPY_COLL_INLINE_MAX) plus the per-rank arrays of a v-collective. 0 switches the slots off (as does ONECOPY_FASTPATH=0). Set-up rides on a communicator's first two collectives.",
   ),
+  collNotes: count(
+    "ONECOPY_COLL_NOTES",
+    "collectives",
+    1,
+    "1: inside a collective whose exchange went through the collective slots, the notifications of the large algorithms ('your chunk is written', 'my chunk is complete' in bcast; 'my slice is in your buffer' in allreduce) are single-writer sequence counters in the slots (one store for all readers; readers poll them like the records) instead of zero-byte messages per peer; allreduce's notice becomes the slots' fin. 0: messages, as before (kept for before/after measurements). TODO(measure): numbers in the report of branch s4-coll1m.",
+  ),
+  collBcastSplit: count(
+    "ONECOPY_COLL_BCAST_SPLIT",
+    "collectives",
+    50,
+    "Large bcast: percentage (0-100) of its chunk that a non-root rank reads from the root itself while the root writes the rest into it, so both copy at once (at np 2 the root writes half of the buffer and the other rank reads the other half). 0: the root writes every chunk whole, as before.",
+  ),
   collSimd: count(
     "ONECOPY_COLL_SIMD",
     "collectives",
