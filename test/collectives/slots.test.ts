@@ -9,7 +9,7 @@ import { explain, fixture, runJob } from "../kit/job.js";
 interface Battery {
   rank: number;
   failures: string[];
-  slots: { exchanges: number; oversize: number; fins: number; waits: number; bells: number };
+  slots: { exchanges: number; oversize: number; fins: number; notes: number; waits: number; bells: number };
 }
 
 async function battery(np: number, env: Record<string, string> = {}, args: string[] = []): Promise<Battery[]> {
@@ -20,6 +20,14 @@ async function battery(np: number, env: Record<string, string> = {}, args: strin
     expect(res.length, `rank ${rank} printed no RESULT\n${why}`).toBe(1);
     return res[0] as Battery;
   });
+}
+
+interface Notes {
+  rank: number;
+  root: number;
+  halfSize: number;
+  failures: string[];
+  ops: Record<string, { sent: number; notes: number; copies: number; calls: number }>;
 }
 
 function leftInShm(prefix: string): string[] {
@@ -57,6 +65,38 @@ describe("collectives through the collective slots", () => {
       for (const b of all) expect(b.slots.exchanges, `rank ${b.rank}`).toBe(0);
     });
   }
+
+  for (const [np, split] of [[2, 50], [3, 50], [3, 0]] as const) {
+    it(`large allreduce and bcast tell "data there" / "done" by slot notes and fins, no messages (np ${np}, world and split, ONECOPY_COLL_BCAST_SPLIT=${split})`, { timeout: 60_000 }, async () => {
+      const r = await runJob(fixture(import.meta.url, "slot-notes.ts"), { np, env: { ONECOPY_COLL_BCAST_SPLIT: String(split) }, timeoutMs: 50_000 });
+      const why = explain(r);
+      expect(r.ok, why).toBe(true);
+      const reps = r.results.map((x) => x[0] as Notes);
+      for (const rep of reps) {
+        expect(rep.failures, why).toEqual([]);
+        for (const [name, o] of Object.entries(rep.ops)) {
+          if (name.endsWith(" split") && rep.halfSize === 1) continue;
+          expect(o.sent, `rank ${rep.rank}, ${name}: messages sent in ${o.calls} calls`).toBe(0);
+        }
+        // Every non-root rank says its chunk is complete; with the split it first reads the tail of it from the root.
+        if (rep.rank !== rep.root) {
+          expect(rep.ops.bcast!.notes, `rank ${rep.rank}: bcast notes`).toBeGreaterThanOrEqual(rep.ops.bcast!.calls);
+          if (split > 0) expect(rep.ops.bcast!.copies, `rank ${rep.rank}: bcast single copies`).toBeGreaterThanOrEqual(rep.ops.bcast!.calls);
+        }
+      }
+    });
+  }
+
+  it("ONECOPY_COLL_NOTES=0, ONECOPY_COLL_BCAST_SPLIT=0: notifications by messages again, same results", { timeout: 60_000 }, async () => {
+    const r = await runJob(fixture(import.meta.url, "slot-notes.ts"), { np: 3, env: { ONECOPY_COLL_NOTES: "0", ONECOPY_COLL_BCAST_SPLIT: "0" }, timeoutMs: 50_000 });
+    const why = explain(r);
+    expect(r.ok, why).toBe(true);
+    for (const rep of r.results.map((x) => x[0] as Notes)) {
+      expect(rep.failures, why).toEqual([]);
+      expect(rep.ops.allreduce!.notes + rep.ops.bcast!.notes, `rank ${rep.rank}`).toBe(0);
+      expect(rep.ops.allreduce!.sent, `rank ${rep.rank}: allreduce's "slice written" messages`).toBeGreaterThan(0);
+    }
+  });
 
   it("mismatches (kinds, counts, roots, types, ops) fail with ERR_MISMATCH on every rank through the slots", { timeout: 60_000 }, async () => {
     const r = await runJob(fixture(import.meta.url, "mismatch.ts"), { np: 3, args: ["warm"], timeoutMs: 50_000 });

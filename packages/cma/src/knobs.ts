@@ -235,6 +235,18 @@ export const KNOBS = {
     64 * 1024,
     "Bytes of one record area of a communicator's collective slots (two per member rank, in one shared segment mapped by every member; rounded up to 128 bytes, at least 1 KiB). With slots, the descriptor exchange every collective starts with (its arguments, buffer addresses and, for small collectives, the data) and the closing 'done with your buffers' handshake go through shared memory instead of messages; a record larger than the area goes by messages. 64 KiB holds the largest inline record (ONECOPY_COLL_INLINE_MAX) plus the per-rank arrays of a v-collective. 0 switches the slots off (as does ONECOPY_FASTPATH=0). Set-up rides on a communicator's first two collectives.",
   ),
+  collNotes: count(
+    "ONECOPY_COLL_NOTES",
+    "collectives",
+    1,
+    "1: inside a collective whose exchange went through the collective slots, the notifications of the large algorithms ('your chunk is written', 'my chunk is complete' in bcast; 'my slice is in your buffer' in allreduce) are single-writer sequence counters in the slots (one store for all readers; readers poll them like the records) instead of zero-byte messages per peer; allreduce's notice becomes the slots' fin. 0: messages, as before (kept for before/after measurements). Measured np 2, interleaved on the loaded 2-core VM (versus-ompi --quick, 4 rounds): allreduce 1 MiB 1149 vs 1332 us per call (CPU 509 vs 649 us), 16 MiB 8317 vs 10258 us; bcast 1 MiB 467 vs 504 us (CPU 298 vs 348 us), 16 MiB 2398 vs 2311 us (noise); a less loaded run: allreduce 1 MiB 445 vs 556 us, bcast 373 vs 389 us.",
+  ),
+  collBcastSplit: count(
+    "ONECOPY_COLL_BCAST_SPLIT",
+    "collectives",
+    0,
+    "Large bcast: percentage (0-100) of its chunk that a non-root rank reads from the root itself while the root writes the rest into it, so both copy at once (at np 2, 50: the root writes half of the buffer and the other rank reads the other half); the root then waits until those ranks say they are done reading. 0 (default): the root writes every chunk whole. Measured on the loaded 2-core VM (load 25, np 2, interleaved): 50 against 0, 1 MiB 1110 vs 675 us per call (CPU 368 vs 285 us), 16 MiB 3505 vs 3707 us (CPU 1109 vs 1138 us): the extra wait of the root loses while ranks are descheduled. TODO(measure): a quiet run, where both ranks copy at once for real.",
+  ),
   collSimd: count(
     "ONECOPY_COLL_SIMD",
     "collectives",

@@ -9,11 +9,12 @@
 // two phases. 2·(n-1)·B bytes: each byte crosses once to be reduced and once to be
 // distributed. A rank's "slice i is done" notice also says that it no longer
 // touches the receiver's memory (it has read its inputs and written its slice), so the call
-// needs no closing round.
-import type { CollectiveTransport, Request } from "@onecopy/rendezvous";
+// needs no closing round; through the collective slots that notice is the slots' fin (one
+// store, no message; ONECOPY_COLL_NOTES=0 keeps the messages).
+import type { CollectiveTransport } from "@onecopy/rendezvous";
 import type { CollBuffer, InPlace } from "./datatypes.js";
 import { exchange, KIND } from "./descriptors.js";
-import { expect, notify, serveRead, settleAll, shifted, takeTags } from "./moves.js";
+import { expect, finish, notesInSlots, notify, serveRead, settleAll, shifted, takeTags } from "./moves.js";
 import type { ReduceOp } from "./ops.js";
 import { combineOrder, foldPayloads, reduceSlice, slices, sourcesOf } from "./reduce-core.js";
 import { redAgree, redArgs, redRecord, type RedArgs } from "./reduction.js";
@@ -43,11 +44,12 @@ export async function allreduce(t: CollectiveTransport, send: CollBuffer | InPla
   const lo = slices(input.count, n, size).map((e) => e * size);
   const sl = (v: Uint8Array, i: number) => v.subarray(lo[i]!, lo[i + 1]!);
   const peers = shifted(t);
+  const inSlots = notesInSlots(t);
   // Peers that write their slice into us (and then say so), or else send it as a message.
-  const reqs: Array<Request<unknown> | null> = [];
+  const reqs: Array<PromiseLike<unknown> | null> = [];
   for (const j of peers) {
     const theirs = sl(out, j);
-    reqs.push(t.canBeRead(j) ? expect(t, j, tags.a) : theirs.byteLength > 0 ? t.irecv([theirs], theirs.byteLength, j, tags.d2) : null);
+    reqs.push(t.canBeRead(j) ? (inSlots ? null : expect(t, j, tags.a)) : theirs.byteLength > 0 ? t.irecv([theirs], theirs.byteLength, j, tags.d2) : null);
   }
   for (const j of peers) reqs.push(serveRead(t, j, sl(input.bytes, j), tags.d1));
   // Reduce my slice into place, writing each chunk on into the peers we may copy into.
@@ -59,6 +61,7 @@ export async function allreduce(t: CollectiveTransport, send: CollBuffer | InPla
     for (const j of pushTo) await t.write(j, [chunk], [recs[j]!.r[0]! + lo[me]! + off, chunk.byteLength]);
   };
   await reduceSlice(t, { dtype: input.dtype, kernel: rop.kernel, bytes, order: sources, dest: sl(out, me), destIsMine: a.inPlace, sink });
-  for (const j of peers) reqs.push(t.canRead(j) ? notify(t, j, tags.a) : bytes > 0 ? t.isend([sl(out, me)], bytes, j, tags.d2) : null);
+  for (const j of peers) reqs.push(t.canRead(j) ? (inSlots ? null : notify(t, j, tags.a)) : bytes > 0 ? t.isend([sl(out, me)], bytes, j, tags.d2) : null);
+  if (inSlots) reqs.push(finish(t, tags.fin, pushTo, peers.filter((j) => t.canBeRead(j))));
   await settleAll(reqs);
 }

@@ -4,6 +4,7 @@
 // halves, one for each side of the pair, and each side picks the same path.
 import type { CollectiveTransport, Request } from "@onecopy/rendezvous";
 import { exchange, type Contribution, type Rec } from "./descriptors.js";
+import { tuning } from "./tuning.js";
 
 /** Tags of one collective call: every collective takes exactly these, in this order. */
 export interface Tags {
@@ -93,6 +94,39 @@ export function notify(t: CollectiveTransport, j: number, tag: number): Request<
 /** Wait for a notification from `j`. */
 export function expect(t: CollectiveTransport, j: number, tag: number): Request<unknown> {
   return t.irecv(EMPTY, 0, j, tag);
+}
+
+/** Highest step {@link tell} carries through the slots (their note word holds 8 bits). */
+const NOTE_MAX = 255;
+
+/** Notifications of this collective go through its slots (notes): it made its exchange there, and the knob is on. */
+export function notesInSlots(t: CollectiveTransport): boolean {
+  return tuning.notes !== 0 && t.slots?.inSlotCollective === true;
+}
+
+/**
+ * Tell that this rank reached step `step` (1, 2, … rising within the call; at most 255): in the
+ * slots one store that every member may read; else a zero-byte message on `tag` to each rank
+ * of `to`. The other half is {@link heard}: a receiver hears at most one message per sender
+ * and tag, so with messages a step goes to the ranks that wait for exactly that step.
+ */
+export function tell(t: CollectiveTransport, tag: number, to: readonly number[], step = 1): Array<Request<void>> | null {
+  if (notesInSlots(t) && step <= NOTE_MAX) {
+    t.slots!.note(step);
+    return null;
+  }
+  return to.map((j) => notify(t, j, tag));
+}
+
+/** Wait until rank `from` has told step `step` ({@link tell}); null when it has. */
+export function heard(t: CollectiveTransport, tag: number, from: number, step = 1): PromiseLike<unknown> | null {
+  return heardAll(t, tag, [from], step);
+}
+
+/** Wait until every rank of `from` has told step `step` (the slots hold one wait at a time: one call for all). */
+export function heardAll(t: CollectiveTransport, tag: number, from: readonly number[], step = 1): PromiseLike<unknown> | null {
+  if (notesInSlots(t) && step <= NOTE_MAX) return t.slots!.awaitNote(from, step);
+  return settleAll(from.map((j) => expect(t, j, tag)));
 }
 
 /**

@@ -9,6 +9,8 @@ export const COLL_TUNABLES = {
   fanout: KNOBS.collFanout,
   rootedEager: KNOBS.collRootedEager,
   simd: KNOBS.collSimd,
+  notes: KNOBS.collNotes,
+  bcastSplit: KNOBS.collBcastSplit,
 } as const;
 
 export type CollTunables = { -readonly [K in keyof typeof COLL_TUNABLES]: number };
@@ -21,6 +23,7 @@ function read(env: NodeJS.ProcessEnv): CollTunables {
   }
   if (out.chunk! < 4096) throw new OnecopyError(ErrorCode.INVALID_ARG, `ONECOPY_COLL_CHUNK must be at least 4096 bytes, got ${out.chunk}`);
   if (out.fanout! < 1) throw new OnecopyError(ErrorCode.INVALID_ARG, `ONECOPY_COLL_FANOUT must be at least 1, got ${out.fanout}`);
+  if (out.bcastSplit! > 100) throw new OnecopyError(ErrorCode.INVALID_ARG, `ONECOPY_COLL_BCAST_SPLIT must be a percentage 0-100, got ${out.bcastSplit}`);
   return out as CollTunables;
 }
 

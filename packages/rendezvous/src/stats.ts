@@ -16,7 +16,8 @@ export interface PathStats {
  * frames this process sent through its shared-memory frame rings instead of a socket, and the
  * doorbells it rang for them; `collSlots` counts the collective record exchanges this process made
  * through its communicators' shared slots (`oversize`: records too large for a slot, sent by
- * messages), the closing handshakes (`fins`) done there, the waits that were not satisfied at
+ * messages), the closing handshakes (`fins`) done there, the in-collective notifications
+ * (`notes`: "your data is there", "mine is ready") published there, the waits that were not satisfied at
  * once, and the doorbells rung for sleeping members.
  */
 export interface TransportStats {
@@ -28,7 +29,7 @@ export interface TransportStats {
   sent: PathStats;
   control: { messages: number };
   fastpath: { frames: number; bells: number };
-  collSlots: { exchanges: number; oversize: number; fins: number; waits: number; bells: number };
+  collSlots: { exchanges: number; oversize: number; fins: number; notes: number; waits: number; bells: number };
   /**
    * What went through libmpi (ranks on other nodes, under mpirun/srun): `messages`/`bytes` —
    * large messages received by the mpi mover (MPI_Irecv straight into the receive's buffers);
@@ -50,7 +51,7 @@ export function emptyStats(): TransportStats {
     sent: { messages: 0, bytes: 0 },
     control: { messages: 0 },
     fastpath: { frames: 0, bells: 0 },
-    collSlots: { exchanges: 0, oversize: 0, fins: 0, waits: 0, bells: 0 },
+    collSlots: { exchanges: 0, oversize: 0, fins: 0, notes: 0, waits: 0, bells: 0 },
     mpi: { messages: 0, bytes: 0, controlMessages: 0, controlBytes: 0, sentBytes: 0, collectiveBytes: 0 },
   };
 }

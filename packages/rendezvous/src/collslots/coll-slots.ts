@@ -36,7 +36,7 @@ import type { RecvResult } from "../matching.js";
 import type { Request } from "../request.js";
 import { segmentPrefix } from "../shm/segment-layout.js";
 import { trackName, untrackName } from "../shm/segment-names.js";
-import { RUNNING, SlotSegment, sleepingOn, slotCapacity, slotSegmentBytes } from "./slot-segment.js";
+import { NOTE_MAX, RUNNING, SlotSegment, sleepingOn, slotCapacity, slotSegmentBytes, type SlotEvent } from "./slot-segment.js";
 
 /** What the slots need of their communicator's transport (communicator ranks, collective context). */
 export interface SlotHost {
@@ -68,11 +68,13 @@ export class CollSlots implements Pollable, DepartureWatcher {
   /** While waiting: whether member j has done its part, for the members in `waitRanks`. */
   private cond: ((j: number) => boolean) | null = null;
   private waitRanks: readonly number[] = [];
-  /** The wait is for fins (else for records); the collective id it waits on. */
-  private waitFin = false;
+  /** What the wait is for; the collective id (and for notes the step) it waits on. */
+  private waitWhat: SlotEvent = "record";
   private waitId = NONE;
+  private waitStep = 0;
   private readonly recordThere = (j: number): boolean => this.seg!.published(j, this.waitId) !== null;
   private readonly finThere = (j: number): boolean => this.seg!.finished(j, this.waitId);
+  private readonly noteThere = (j: number): boolean => this.seg!.noted(j, this.waitId, this.waitStep);
   /** The array a synchronous exchange returns (reused). */
   private readonly got: Float64Array[] = [];
   private req: Request<void> | null = null;
@@ -207,7 +209,7 @@ export class CollSlots implements Pollable, DepartureWatcher {
     if (this.cur === NONE || !this.seg) return;
     this.seg.setFin(this.me, this.cur);
     this.cur = NONE;
-    this.ringSleepers(true);
+    this.ringSleepers("fin");
   }
 
   /**
@@ -236,7 +238,7 @@ export class CollSlots implements Pollable, DepartureWatcher {
     c.exchanges++;
     const fits = len <= this.capacity;
     seg.publish(this.me, this.k & 1, k, fits ? mine : null, fits ? len : -1);
-    this.ringSleepers(false);
+    this.ringSleepers("record");
     let sends: Array<Request<void>> | null = null;
     if (!fits) {
       c.oversize++;
@@ -244,7 +246,7 @@ export class CollSlots implements Pollable, DepartureWatcher {
       for (let j = 0; j < this.n; j++) if (j !== this.me) sends.push(this.host.isend([mine!], mine!.byteLength, j, tag));
     }
     this.waitId = k;
-    const waiting = this.waitFor(this.recordThere, this.others, false);
+    const waiting = this.waitFor(this.recordThere, this.others, "record");
     if (!waiting && !sends && !this.anyOversize(k)) return this.inSlot(k, this.got);
     return this.exchangeLater(k, tag, waiting, sends);
   }
@@ -284,16 +286,36 @@ export class CollSlots implements Pollable, DepartureWatcher {
     const k = this.cur;
     this.engine.counters.collSlots.fins++;
     seg.setFin(this.me, k);
-    this.ringSleepers(true);
+    this.ringSleepers("fin");
     this.waitId = k;
-    return this.waitFor(this.finThere, touchedBy, true);
+    return this.waitFor(this.finThere, touchedBy, "fin");
   }
 
-  /** Ring the members asleep until this rank publishes its record (`fin` false) or its fin. */
-  private ringSleepers(fin: boolean): void {
+  /**
+   * A step of the running slot collective (the "your data is there" / "mine is ready" messages
+   * of the message path): every member waiting in {@link awaitNote} for this rank to reach
+   * `step` (1 … {@link NOTE_MAX}, rising within the collective) may go on. One store for all.
+   */
+  note(step: number): void {
+    if (!(step >= 1 && step <= NOTE_MAX)) throw new RangeError(`slot note step ${step} is outside 1 … ${NOTE_MAX}`);
+    this.engine.counters.collSlots.notes++;
+    this.seg!.setNote(this.me, this.cur, step);
+    this.ringSleepers("note");
+  }
+
+  /** Resolve once every member of `ranks` has reached `step` of the running slot collective (or finished it); null when they all have. */
+  awaitNote(ranks: readonly number[], step: number): Promise<void> | null {
+    this.waitId = this.cur;
+    this.waitStep = step;
+    return this.waitFor(this.noteThere, ranks, "note");
+  }
+
+  /** Ring the members asleep until this rank publishes `what` (a fin also rings note sleepers: it implies every note). */
+  private ringSleepers(what: SlotEvent): void {
     const seg = this.seg!;
     for (let j = 0; j < this.n; j++) {
-      if (j === this.me || !seg.claimSleeper(j, this.me, fin)) continue;
+      if (j === this.me) continue;
+      if (!seg.claimSleeper(j, this.me, what) && !(what === "fin" && seg.claimSleeper(j, this.me, "note"))) continue;
       this.engine.counters.collSlots.bells++;
       this.engine.link(this.host.group[j]!)?.bell();
     }
@@ -302,13 +324,14 @@ export class CollSlots implements Pollable, DepartureWatcher {
   // ---- waiting --------------------------------------------------------------------------
 
   /** Null when `done(j)` holds for every j of `ranks` now; else a promise that resolves once it does (polled by progress). */
-  private waitFor(done: (j: number) => boolean, ranks: readonly number[], fin: boolean): Promise<void> | null {
+  private waitFor(done: (j: number) => boolean, ranks: readonly number[], what: SlotEvent): Promise<void> | null {
     if (allOf(done, ranks)) return null;
+    if (this.req) throw new Error("internal error: a second slot wait while one is pending (collectives wait on the slots one at a time)");
     if (this.state.broken) return Promise.reject(this.state.lossError("collective operation"));
     this.engine.counters.collSlots.waits++;
     this.cond = done;
     this.waitRanks = ranks;
-    this.waitFin = fin;
+    this.waitWhat = what;
     const progress = this.engine.fast.progress;
     progress.add(this);
     const req = this.engine.newRequest<void>();
@@ -368,7 +391,7 @@ export class CollSlots implements Pollable, DepartureWatcher {
     if (!cond || !seg) return;
     for (const j of this.waitRanks) {
       if (cond(j)) continue;
-      seg.setSleep(this.me, sleepingOn(j, this.waitFin));
+      seg.setSleep(this.me, sleepingOn(j, this.waitWhat));
       if (!cond(j)) return;
     }
     this.check();

@@ -3,10 +3,10 @@
 //
 //   byte 0           header (Int32): magic, version, members, capacity  — written once by the creator
 //   slot r at 256 + r × stride, stride = 256 + 2 × capacity:
-//     +0    seq[0], len[0], seq[1], len[1], fin   written by rank r only
+//     +0    seq[0], len[0], seq[1], len[1], fin, note   written by rank r only
 //     +128  sleep                                  rank r's waiting state (asleep until rank j
-//                                                  publishes its record: 1 + j, or its fin:
-//                                                  -2 - j); j claims it (RUNG)
+//                                                  publishes its record: 1 + j, its fin:
+//                                                  -2 - j, or a note: NOTE_SLEEP + j); j claims it (RUNG)
 //     +256  record area of parity 0, then of parity 1 (capacity bytes each)
 //
 // A collective is named by its id (its exchange tag + 1: agreed by every member, never 0). The
@@ -14,25 +14,40 @@
 // (plain stores; or encodes it there in place), stores len (−1: larger than the area, the record goes by messages), then
 // Atomics.stores seq = id. A reader looks for the id in either seq and copies the record out, so
 // readers never depend on the writer's parity. `fin` = id says "done with every peer's memory for
-// that collective and all before it" (the FIN messages of the message path). The owner-written
+// that collective and all before it" (the FIN messages of the message path). `note` is the
+// owner's progress inside its running collective (the "your data is there" / "mine is ready"
+// messages of the message path): a single-writer sequence counter, (id mod 2^23) << 8 | step
+// with step 1 … 255 rising, in one store; a fin of the collective (or a later one) implies every
+// note of it, so a reader never needs the word once the writer has moved on. The owner-written
 // words and the sleep word sit on separate 128-byte lines.
 import type { ShmSegment } from "@onecopy/cma";
 
 export const SLOT_MAGIC = 0x6f63636c; // "occl"
-export const SLOT_VERSION = 2;
+export const SLOT_VERSION = 3;
 const HEADER = 256;
 const CONTROL = 256;
 const LINE = 128;
 
-/** Sleep-word values: RUNNING, RUNG (a writer claimed the sleep and rings), or sleepingOn(j, fin). */
+/** Sleep-word values: RUNNING, RUNG (a writer claimed the sleep and rings), or sleepingOn(j, what). */
 export const RUNNING = 0;
 export const RUNG = -1;
+const NOTE_SLEEP = 0x1000000;
+/** Highest step a note carries. */
+export const NOTE_MAX = 255;
+
+/** What a rank waits for of a member: its record, its fin, or a note (a fin satisfies a note too). */
+export type SlotEvent = "record" | "fin" | "note";
+
 /**
- * The owner sleeps until rank `j` publishes its record (`fin` false) or its fin (true); only j
- * rings it, and only for that event (a fin never wakes a record waiter: one doorbell per sleep).
+ * The owner sleeps until rank `j` publishes its record, its fin or a note; only j rings it, and
+ * only for that event (a fin never wakes a record waiter: one doorbell per sleep).
  */
-export function sleepingOn(j: number, fin: boolean): number {
-  return fin ? -2 - j : 1 + j;
+export function sleepingOn(j: number, what: SlotEvent): number {
+  return what === "fin" ? -2 - j : what === "note" ? NOTE_SLEEP + j : 1 + j;
+}
+
+function noteWord(id: number, step: number): number {
+  return ((id & 0x7fffff) << 8) | step;
 }
 
 /** A record area size from the knob: a multiple of 128 bytes, at least 1 KiB. */
@@ -91,7 +106,7 @@ export class SlotSegment {
     return HEADER + r * this.stride;
   }
 
-  /** Int32 index of rank r's word `w` (0 seq0, 1 len0, 2 seq1, 3 len1, 4 fin). */
+  /** Int32 index of rank r's word `w` (0 seq0, 1 len0, 2 seq1, 3 len1, 4 fin, 5 note). */
   private word(r: number, w: number): number {
     return (this.base(r) >> 2) + w;
   }
@@ -145,14 +160,26 @@ export class SlotSegment {
     return fin !== 0 && ((fin - id) & 0x3fffffff) < 0x20000000;
   }
 
+  /** Publish step `step` (1 … NOTE_MAX, rising within a collective) of my collective `id`. */
+  setNote(me: number, id: number, step: number): void {
+    Atomics.store(this.i32, this.word(me, 5), noteWord(id, step));
+  }
+
+  /** Rank r has reached step `step` of collective `id` (or said it is done with it). */
+  noted(r: number, id: number, step: number): boolean {
+    const v = Atomics.load(this.i32, this.word(r, 5));
+    if (v >>> 8 === (id & 0x7fffff) && (v & 0xff) >= step) return true;
+    return this.finished(r, id);
+  }
+
   setSleep(me: number, v: number): void {
     Atomics.store(this.i32, this.sleepIndex(me), v);
   }
 
-  /** Rank r sleeps until rank `me` publishes its record (`fin` false) or fin: claim its doorbell (true: ring it, once). */
-  claimSleeper(r: number, me: number, fin: boolean): boolean {
+  /** Rank r sleeps until rank `me` publishes `what`: claim its doorbell (true: ring it, once). */
+  claimSleeper(r: number, me: number, what: SlotEvent): boolean {
     const i = this.sleepIndex(r);
-    const on = sleepingOn(me, fin);
+    const on = sleepingOn(me, what);
     return Atomics.load(this.i32, i) === on && Atomics.compareExchange(this.i32, i, on, RUNG) === on;
   }
 }
