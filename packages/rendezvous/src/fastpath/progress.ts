@@ -18,7 +18,17 @@
 // then a spin mostly times out (the peer is descheduled) while its CPU time pushes this rank
 // back in the scheduler's queue. So the budget adapts: a spin that times out halves it, a spin
 // that finds its completion doubles it (up to ONECOPY_SPIN_US); below an eighth of the maximum
-// progress stops spinning for BACKOFF_WAITS waits, then tries again with an eighth.
+// progress stops spinning for BACKOFF_WAITS waits, then tries once with the whole budget: found,
+// it spins again; timed out, it backs off again at once. A contended CPU thus costs at most one
+// budget per BACKOFF_WAITS waits.
+//
+// Why the retry gets the whole budget: a rank that does not spin sleeps, so the peer's message
+// to it rings its doorbell, and the answer comes a wake-up later (25-50 us on an idle VM). An
+// eighth of the budget (12.5 us by default) never covers that, so a retry made while the peer
+// backs off too always timed out, and the two ranks stayed on doorbells until their retries
+// happened to coincide: the first few thousand iterations of a job (when cold code makes
+// the first spins time out) cost 5-10x the steady state. The whole budget covers a wake-up, so
+// one rank spinning again brings the other back with its next retry.
 import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 
@@ -49,25 +59,60 @@ export function spinBudgetUs(size: number, spinUs: number): number {
   return ranksFitCpus(size) ? spinUs : 0;
 }
 
-/** Waits without spinning, once the budget fell below an eighth, before it tries again. */
-const BACKOFF_WAITS = 64;
+const RESOLVED = Promise.resolve();
 
-export class Progress {
-  /** The current spin budget (adapts between 0 and spinMs). */
+/** Waits without spinning, once the budget fell below an eighth, before it tries again. */
+export const BACKOFF_WAITS = 64;
+
+/** How long each wait may spin: the adaptive budget described above (no clock: the caller times the spin). */
+export class SpinBudget {
   private budgetMs: number;
   private backoff = 0;
+  /** The wait in progress is a retry after a backoff. */
+  private retry = false;
+
+  constructor(private readonly maxMs: number) {
+    this.budgetMs = maxMs;
+  }
+
+  /** A wait begins: milliseconds it may spin (0: poll once, then sleep). */
+  next(): number {
+    this.retry = false;
+    if (this.backoff > 0) {
+      if (--this.backoff > 0) return 0;
+      this.retry = true;
+      this.budgetMs = this.maxMs;
+    }
+    return this.budgetMs;
+  }
+
+  /** A spin found its completion. */
+  found(): void {
+    this.budgetMs = Math.min(this.maxMs, this.budgetMs * 2);
+  }
+
+  /** A spin used up its budget without a completion. */
+  timedOut(): void {
+    this.budgetMs /= 2;
+    if (this.retry || this.budgetMs < this.maxMs / 8) {
+      this.budgetMs = 0;
+      this.backoff = BACKOFF_WAITS;
+    }
+  }
+}
+
+export class Progress {
+  private readonly budget: SpinBudget;
   private readonly paths = new Set<Pollable>();
   private queued = false;
   private running = false;
   private settleQueued = false;
-  private readonly spinMs: number;
 
   constructor(
     private readonly host: ProgressHost,
     spinUs: number,
   ) {
-    this.spinMs = spinUs / 1000;
-    this.budgetMs = this.spinMs;
+    this.budget = new SpinBudget(spinUs / 1000);
   }
 
   add(p: Pollable): void {
@@ -82,7 +127,9 @@ export class Progress {
   kick(): void {
     if (this.queued || this.paths.size === 0) return;
     this.queued = true;
-    queueMicrotask(this.run);
+    // A microtask without Node's queueMicrotask, which makes an AsyncResource per call (~600
+    // bytes, on every operation posted).
+    void RESOLVED.then(this.run);
   }
 
   private readonly run = (): void => {
@@ -92,23 +139,17 @@ export class Progress {
     try {
       const done = this.host.completions;
       for (const p of this.paths) p.wake();
-      let spinMs = this.budgetMs;
-      if (this.backoff > 0 && --this.backoff === 0) spinMs = this.budgetMs = this.spinMs / 8;
-      else if (this.backoff > 0) spinMs = 0;
+      const spinMs = this.budget.next();
       const start = spinMs > 0 ? performance.now() : 0;
       for (let spun = false; ; spun = true) {
         for (const p of this.paths) p.poll();
         if (this.host.completions !== done || this.host.pendingOperations === 0) {
-          if (spun) this.budgetMs = Math.min(this.spinMs, this.budgetMs * 2);
+          if (spun) this.budget.found();
           break;
         }
         if (spinMs <= 0) break;
         if (performance.now() - start >= spinMs) {
-          this.budgetMs /= 2;
-          if (this.budgetMs < this.spinMs / 8) {
-            this.budgetMs = 0;
-            this.backoff = BACKOFF_WAITS;
-          }
+          this.budget.timedOut();
           break;
         }
       }
