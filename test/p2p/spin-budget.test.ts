@@ -41,6 +41,24 @@ describe("spin budget (fastpath/progress.ts)", () => {
     expect(spun).toBeCloseTo(10 * MAX_MS, 9);
   });
 
+  it("does not retry while waits take longer than twice the budget (a contended CPU), and retries once they are short", () => {
+    const b = new SpinBudget(MAX_MS);
+    for (let i = 0; i < 4; i++) {
+      b.next();
+      b.timedOut();
+    }
+    // Waits by doorbell take 0.5 ms: a 0.1 ms spin would not catch them; no spin at all.
+    for (let i = 0; i < BACKOFF_WAITS * 5; i++) {
+      expect(b.next()).toBe(0);
+      b.waited(0.5);
+    }
+    // One takes 0.15 ms (a doorbell's wake-up on an idle machine): the next retry spins.
+    b.waited(0.15);
+    let ms = 0;
+    for (let i = 0; i < BACKOFF_WAITS && ms === 0; i++) ms = b.next();
+    expect(ms).toBe(MAX_MS);
+  });
+
   it("halves on a timeout and doubles on a find while spinning pays", () => {
     const b = new SpinBudget(MAX_MS);
     b.next();

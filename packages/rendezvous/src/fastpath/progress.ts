@@ -19,8 +19,9 @@
 // back in the scheduler's queue. So the budget adapts: a spin that times out halves it, a spin
 // that finds its completion doubles it (up to ONECOPY_SPIN_US); below an eighth of the maximum
 // progress stops spinning for BACKOFF_WAITS waits, then tries once with the whole budget: found,
-// it spins again; timed out, it backs off again at once. A contended CPU thus costs at most one
-// budget per BACKOFF_WAITS waits.
+// it spins again; timed out, it backs off again at once. It tries only if the last wait it
+// timed (from posting to completion, by doorbell) took at most twice the budget, i.e. a spin
+// could have caught it: while a contended CPU makes waits long, it does not spin at all.
 //
 // Why the retry gets the whole budget: a rank that does not spin sleeps, so the peer's message
 // to it rings its doorbell, and the answer comes a wake-up later (25-50 us on an idle VM). An
@@ -70,6 +71,8 @@ export class SpinBudget {
   private backoff = 0;
   /** The wait in progress is a retry after a backoff. */
   private retry = false;
+  /** How long the last timed wait took (ms), while backing off. */
+  private lastWaitMs = 0;
 
   constructor(private readonly maxMs: number) {
     this.budgetMs = maxMs;
@@ -80,10 +83,24 @@ export class SpinBudget {
     this.retry = false;
     if (this.backoff > 0) {
       if (--this.backoff > 0) return 0;
+      if (this.lastWaitMs > 2 * this.maxMs) {
+        this.backoff = BACKOFF_WAITS; // waits are long: a spin would not catch them
+        return 0;
+      }
       this.retry = true;
       this.budgetMs = this.maxMs;
     }
     return this.budgetMs;
+  }
+
+  /** Whether it is backing off (the caller then times its waits for {@link waited}). */
+  get backingOff(): boolean {
+    return this.backoff > 0;
+  }
+
+  /** A wait made without spinning took `ms` from its poll to its completion. */
+  waited(ms: number): void {
+    this.lastWaitMs = ms;
   }
 
   /** A spin found its completion. */
@@ -107,6 +124,9 @@ export class Progress {
   private queued = false;
   private running = false;
   private settleQueued = false;
+  /** While backing off: when the pending wait began (0: none timed), and the completions then. */
+  private waitFrom = 0;
+  private waitDone = 0;
 
   constructor(
     private readonly host: ProgressHost,
@@ -125,11 +145,20 @@ export class Progress {
 
   /** Poll soon (after the current synchronous code), if an operation is pending then. */
   kick(): void {
+    this.timeWait(); // after a doorbell's poll (woken), the completion it brought is timed here
     if (this.queued || this.paths.size === 0) return;
     this.queued = true;
     // A microtask without Node's queueMicrotask, which makes an AsyncResource per call (~600
     // bytes, on every operation posted).
     void RESOLVED.then(this.run);
+  }
+
+  /** A timed wait (made while backing off) has completed: tell the budget how long it took. */
+  private timeWait(): void {
+    if (this.waitFrom > 0 && this.host.completions !== this.waitDone) {
+      this.budget.waited(performance.now() - this.waitFrom);
+      this.waitFrom = 0;
+    }
   }
 
   private readonly run = (): void => {
@@ -138,6 +167,7 @@ export class Progress {
     this.running = true;
     try {
       const done = this.host.completions;
+      this.timeWait();
       for (const p of this.paths) p.wake();
       const spinMs = this.budget.next();
       const start = spinMs > 0 ? performance.now() : 0;
@@ -147,7 +177,13 @@ export class Progress {
           if (spun) this.budget.found();
           break;
         }
-        if (spinMs <= 0) break;
+        if (spinMs <= 0) {
+          if (this.waitFrom === 0 && this.budget.backingOff) {
+            this.waitFrom = performance.now();
+            this.waitDone = done;
+          }
+          break;
+        }
         if (performance.now() - start >= spinMs) {
           this.budget.timedOut();
           break;
