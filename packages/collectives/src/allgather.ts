@@ -7,7 +7,7 @@ import { argError, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } 
 import { KIND, mismatch, type Rec } from "./descriptors.js";
 import { expose, finishDirect, planAndExchange, readFrom, serveRead, settleAll, shifted } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, agreeList, blockLayout } from "./validate.js";
+import { agree, AGREE, agreeList, blockLayout } from "./validate.js";
 
 interface Plan {
   recv: Data;
@@ -26,7 +26,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, plan: () 
     const inline = all * p.recv.size <= tuning.inlineMax;
     return { kind, dtype: p.recv.dtype, count: p.mine.byteLength / p.recv.size, s: expose(t, p.mine), extra: extra(p), payload: inline ? p.mine : null };
   });
-  agree(recs, what, ["dtype"]);
+  agree(recs, what, AGREE.dtype);
   check(recs);
   const { counts, displs, recv } = p;
   const size = recv.size;
@@ -55,7 +55,7 @@ export function allgather(t: CollectiveTransport, send: CollBuffer | InPlace, re
     if (s && s.dtype !== r.dtype) throw argError("allgather", "the send and receive buffers have different element types");
     const mine = s ? s.bytes : r.bytes.subarray(me * c * r.size, (me + 1) * c * r.size);
     return { recv: r, mine, inPlace: !s, counts: new Array(n).fill(c), displs: Array.from({ length: n }, (_, i) => i * c) };
-  }, () => [], (recs) => agree(recs, "allgather", ["count"], "block size"));
+  }, () => [], (recs) => agree(recs, "allgather", AGREE.count, "block size"));
 }
 
 /** Every rank's `send` (rank i: counts[i] elements) into every rank's `recv` at displs[i]. */

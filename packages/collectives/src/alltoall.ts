@@ -8,7 +8,7 @@ import { argError, dataOf, IN_PLACE, type CollBuffer, type Data, type InPlace } 
 import { KIND, mismatch } from "./descriptors.js";
 import { expose, finishDirect, planAndExchange, readFrom, serveRead, settleAll, shifted } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, blockLayout } from "./validate.js";
+import { agree, AGREE, blockLayout } from "./validate.js";
 
 interface Plan {
   send: Data;
@@ -26,7 +26,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, plan: () 
     const inline = p.send.bytes.byteLength * n <= tuning.inlineMax;
     return { kind, dtype: p.recv.dtype, s: expose(t, p.send.bytes), extra: [...p.sc, ...p.sd, ...p.rc], payload: inline ? p.send.bytes : null };
   });
-  agree(recs, what, ["dtype"]);
+  agree(recs, what, AGREE.dtype);
   for (const a of recs) {
     for (const b of recs) {
       const sends = a.extra[b.rank]!;

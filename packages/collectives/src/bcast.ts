@@ -13,7 +13,7 @@ import { exchange, KIND } from "./descriptors.js";
 import { bounded, expose, finishDirect, heard, heardAll, readFrom, serveRead, serveWrite, settleAll, takeTags, tell, writeTo } from "./moves.js";
 import { slices } from "./reduce-core.js";
 import { tuning } from "./tuning.js";
-import { agree } from "./validate.js";
+import { agree, AGREE } from "./validate.js";
 import { checkHead, decodeHead, encodeHead, others, poisonError, poisonHead } from "./eager-rooted.js";
 import type { Tags } from "./moves.js";
 
@@ -70,7 +70,7 @@ export async function bcast(t: CollectiveTransport, buf: CollBuffer, root: numbe
     const inline = me === root && d.bytes.byteLength <= tuning.inlineMax;
     return { kind: KIND.bcast, dtype: d.dtype, count: d.count, root, r: expose(t, d.bytes), payload: inline ? d.bytes : null };
   });
-  agree(recs, "bcast", ["root", "dtype", "count"]);
+  agree(recs, "bcast", AGREE.rootDtypeCount);
   const bytes = d.bytes.byteLength;
   if (n === 1 || bytes === 0) return;
   const src = recs[root]!;

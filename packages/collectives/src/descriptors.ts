@@ -213,11 +213,13 @@ export function exchange(t: CollectiveTransport, tag: number, what: string, kind
     decodeAll(mine, recs);
   }
   const got = slots.exchange(mine, bytes, tag);
-  const take = (parts: Float64Array[]): Rec[] => {
-    for (let i = 0; i < parts.length; i++) decodeAt(parts[i]!, 0, recs);
-    return verdict(t, what, kind, recs, err);
-  };
-  return Array.isArray(got) ? take(got) : got.then(take);
+  if (Array.isArray(got)) return decodeParts(got, recs, t, what, kind, err); // no closure on the synchronous path
+  return got.then((parts) => decodeParts(parts, recs, t, what, kind, err));
+}
+
+function decodeParts(parts: Float64Array[], recs: Rec[], t: CollectiveTransport, what: string, kind: number, err: unknown): Rec[] {
+  for (let i = 0; i < parts.length; i++) decodeAt(parts[i]!, 0, recs);
+  return verdict(t, what, kind, recs, err);
 }
 
 /** Every rank's records are in: this rank's own error, a poison record's, a kind mismatch, or the records. */

@@ -7,7 +7,7 @@ import { argError, checkRoot, dataOf, IN_PLACE, type CollBuffer, type Data, type
 import { exchange, KIND, mismatch, type Rec } from "./descriptors.js";
 import { bounded, expect, expose, notify, readFrom, settleAll, takeTags, type Tags } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, blockLayout } from "./validate.js";
+import { agree, AGREE, blockLayout } from "./validate.js";
 import { checkHead, decodeHead, encodeHead, others, poisonError, poisonHead, type Head } from "./eager-rooted.js";
 
 /**
@@ -104,7 +104,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, root: num
       s: expose(t, mine), extra: me === root ? [...p.counts, ...p.displs] : [], payload: inline ? mine : null,
     };
   });
-  agree(recs, what, ["root", "dtype"]);
+  agree(recs, what, AGREE.rootDtype);
   check(recs);
   const rr = recs[root]!;
   const counts = Array.from(rr.extra.subarray(0, n));

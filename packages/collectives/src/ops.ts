@@ -61,7 +61,10 @@ function expr(op: Exclude<BuiltinOp, PairOp>, kind: "int" | "float" | "bigint", 
   }
 }
 
-const kernels = new Map<string, Kernel>();
+/** Kernels and resolved operators by {@link opKey} (a number: no string built per call). */
+const kernels: Array<Kernel | undefined> = [];
+const resolved: Array<ResolvedOp | undefined> = [];
+const opKey = (code: number, dtype: number) => code * 64 + dtype;
 const builtins = new WeakMap<Kernel, BuiltinOp>();
 
 /** The built-in operator a kernel computes (undefined for user functions). */
@@ -71,13 +74,13 @@ export function builtinOf(k: Kernel): BuiltinOp | undefined {
 
 /** The kernel of built-in `op` over element type `dtype` (generated once, then cached). */
 export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"): Kernel {
-  const key = `${op}/${dtype}`;
-  let k = kernels.get(key);
+  const key = opKey(BUILTIN_OPS.indexOf(op), dtype);
+  let k = kernels[key];
   if (k) return k;
   const d = DTYPES[dtype]!;
   if (op === "maxloc" || op === "minloc") {
     k = pairKernel(op === "maxloc" ? ">" : "<");
-    kernels.set(key, k);
+    kernels[key] = k;
     builtins.set(k, op);
     return k;
   }
@@ -93,7 +96,7 @@ export function builtinKernel(op: BuiltinOp, dtype: number, what = "reduction"):
     "b",
     `"use strict"; const n = a.length; let i = 0; for (; i + 4 <= n; i += 4) { ${step("i")} ${step("i + 1")} ${step("i + 2")} ${step("i + 3")} } for (; i < n; i++) ${step("i")}`,
   ) as Kernel;
-  kernels.set(key, k);
+  kernels[key] = k;
   builtins.set(k, op);
   return k;
 }
@@ -119,10 +122,10 @@ export function checkPairs(op: ResolvedOp, count: number, what: string): void {
 
 /** A resolved operator: its wire code, whether it commutes, and its kernel for the data type. */
 export interface ResolvedOp {
-  code: number;
-  name: string;
-  commutative: boolean;
-  kernel: Kernel;
+  readonly code: number;
+  readonly name: string;
+  readonly commutative: boolean;
+  readonly kernel: Kernel;
 }
 
 /** Validate `op` for element type `dtype`. */
@@ -132,7 +135,8 @@ export function resolveOp(op: unknown, dtype: number, what: string): ResolvedOp 
   if (code < 0) {
     throw new MessagingError(ErrorCode.INVALID_ARG, `${what}: operator ${JSON.stringify(op)} is not one of ${BUILTIN_OPS.join(", ")}, nor a function`);
   }
-  return { code, name: op as string, commutative: true, kernel: builtinKernel(op as BuiltinOp, dtype, what) };
+  // Resolved once per (operator, type): a small collective's call builds no key and no object.
+  return (resolved[opKey(code, dtype)] ??= { code, name: op as string, commutative: true, kernel: builtinKernel(op as BuiltinOp, dtype, what) });
 }
 
 export function opName(code: number): string {

@@ -6,7 +6,7 @@ import { F_IN_PLACE, type Contribution, type Rec } from "./descriptors.js";
 import { expose } from "./moves.js";
 import { checkPairs, resolveOp, type ResolvedOp } from "./ops.js";
 import { tuning } from "./tuning.js";
-import { agree } from "./validate.js";
+import { agree, AGREE } from "./validate.js";
 
 /** A reduction's local arguments. */
 export interface RedArgs {
@@ -56,6 +56,7 @@ export function redRecord(t: CollectiveTransport, kind: number, a: RedArgs, root
 
 /** Same type, count and operator everywhere; true when every contribution rode inline. */
 export function redAgree(recs: readonly Rec[], what: string, withRoot = false): boolean {
-  agree(recs, what, withRoot ? ["root", "dtype", "count", "op"] : ["dtype", "count", "op"]);
-  return recs.every((r) => r.payload !== null);
+  agree(recs, what, withRoot ? AGREE.rootDtypeCountOp : AGREE.dtypeCountOp);
+  for (let i = 0; i < recs.length; i++) if (recs[i]!.payload === null) return false;
+  return true;
 }

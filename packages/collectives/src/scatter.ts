@@ -7,7 +7,7 @@ import { argError, checkRoot, dataOf, IN_PLACE, type CollBuffer, type Data, type
 import { exchange, F_IN_PLACE, KIND, mismatch, type Rec } from "./descriptors.js";
 import { bounded, expect, expose, notify, serveWrite, settleAll, takeTags, writeTo, type Tags } from "./moves.js";
 import { tuning } from "./tuning.js";
-import { agree, blockLayout } from "./validate.js";
+import { agree, AGREE, blockLayout } from "./validate.js";
 import { checkHead, decodeHead, encodeHead, others, poisonError, poisonHead } from "./eager-rooted.js";
 
 /**
@@ -80,7 +80,7 @@ async function run(t: CollectiveTransport, what: string, kind: number, root: num
     const sb = p.send!.bytes.byteLength;
     return { ...c, extra: [...p.counts, ...p.displs], payload: sb <= tuning.inlineMax ? p.send!.bytes : null };
   });
-  agree(recs, what, ["root", "dtype"]);
+  agree(recs, what, AGREE.rootDtype);
   check(recs, p);
   const rr = recs[root]!;
   const counts = Array.from(rr.extra.subarray(0, n));

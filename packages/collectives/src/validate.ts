@@ -15,18 +15,31 @@ function show(field: Field, v: number): string {
 
 const LABEL: Record<Field, string> = { dtype: "element type", count: "element count", op: "operator", root: "root" };
 
-/** Every record has the same value in each of `fields` (reported against rank 0's). */
+/** Every record has the same value in each of `fields` (reported against rank 0's). Pass a constant list: nothing is allocated. */
 export function agree(recs: readonly Rec[], what: string, fields: readonly Field[], countLabel = LABEL.count): void {
   const r0 = recs[0]!;
-  for (const f of fields) {
-    for (const r of recs) {
-      if (r[f] !== r0[f]) {
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const want = r0[f];
+    for (let j = 1; j < recs.length; j++) {
+      const r = recs[j]!;
+      if (r[f] !== want) {
         const label = f === "count" ? countLabel : LABEL[f];
-        throw mismatch(what, `rank ${r.rank} has ${label} ${show(f, r[f])} but rank 0 has ${show(f, r0[f])}; every rank must pass the same ${label}`);
+        throw mismatch(what, `rank ${r.rank} has ${label} ${show(f, r[f])} but rank 0 has ${show(f, want)}; every rank must pass the same ${label}`);
       }
     }
   }
 }
+
+/** Field lists for {@link agree}, made once. */
+export const AGREE = {
+  dtype: ["dtype"],
+  count: ["count"],
+  rootDtype: ["root", "dtype"],
+  rootDtypeCount: ["root", "dtype", "count"],
+  dtypeCountOp: ["dtype", "count", "op"],
+  rootDtypeCountOp: ["root", "dtype", "count", "op"],
+} as const satisfies Record<string, readonly Field[]>;
 
 /** All records carry the same per-rank list at `extra[from … from+n)` (counts that every rank passes). */
 export function agreeList(recs: readonly Rec[], what: string, from: number, n: number, label: string): void {

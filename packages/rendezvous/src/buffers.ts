@@ -48,6 +48,19 @@ export function viewsOf(data: unknown, what: string): DataViews {
   return { views, bytes };
 }
 
+const NO_VIEWS: Uint8Array[] = [];
+
+/**
+ * The views of message data that is one typed array, Buffer or DataView (the common case: no
+ * list to walk, no second check), as {@link viewsOf} would give them; null for anything else.
+ * A Uint8Array is used as it is. Do not modify the returned array.
+ */
+export function soleViews(data: unknown): Uint8Array[] | null {
+  if (!ArrayBuffer.isView(data)) return null;
+  if (data.byteLength === 0) return NO_VIEWS;
+  return [data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+}
+
 /** Memory for a receive that takes the message's own size (objects, probe-then-receive). May throw (an impossible size). */
 export function allocMessage(bytes: number): Uint8Array {
   // Large ones on populated huge pages: the kernel copies into them at full speed.

@@ -2,7 +2,7 @@
 import { EventEmitter } from "node:events";
 import { Packr } from "msgpackr";
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, TAG_UB } from "./constants.js";
-import { measure, packPieces, unpackPieces, viewsOf, type MessageData } from "./buffers.js";
+import { measure, packPieces, soleViews, unpackPieces, viewsOf, type MessageData } from "./buffers.js";
 import type { Engine } from "./engine.js";
 import { ErrorCode, MessagingError } from "./errors.js";
 import type { RecvResult } from "./matching.js";
@@ -167,6 +167,8 @@ export class Communicator extends EventEmitter {
     this.checkOpen("isend");
     const d = this.worldDest(dest, "isend");
     const t = this.checkTag(tag, "isend", false);
+    const sole = soleViews(data);
+    if (sole !== null) return d === PROC_NULL ? completed<void>(undefined) : this.engine.isend(this.ctx, d, t, sole, sole.length ? sole[0]!.byteLength : 0);
     const { pieces, bytes } = measure(data, "isend data");
     if (d === PROC_NULL) return completed<void>(undefined);
     if (this.tinyPieces(pieces, bytes)) return this.engine.isend(this.ctx, d, t, [packPieces(data, bytes, "isend data")], bytes);
@@ -229,8 +231,13 @@ export class Communicator extends EventEmitter {
     this.checkOpen("irecv");
     const s = this.worldSource(source, "irecv");
     const t = this.checkTag(tag, "irecv", true);
+    if (s === PROC_NULL) {
+      measure(data, "irecv data");
+      return completed(new Status(PROC_NULL, ANY_TAG, 0));
+    }
+    const sole = soleViews(data);
+    if (sole !== null) return withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, sole, sole.length ? sole[0]!.byteLength : 0)).retype(this.toStatus);
     const { pieces, bytes } = measure(data, "irecv data");
-    if (s === PROC_NULL) return completed(new Status(PROC_NULL, ANY_TAG, 0));
     if (!this.tinyPieces(pieces, bytes)) return withdrawable(this.engine, this.ctx, s, t, this.engine.irecv(this.ctx, s, t, viewsOf(data, "irecv data").views, bytes)).retype(this.toStatus);
     // Receive contiguously, then scatter into the pieces.
     const staging = new Uint8Array(bytes);

@@ -190,6 +190,10 @@ export class Engine implements ProtocolHost, LinkHandler {
       req.reject(this.errors.lost(dest, `send to rank ${dest}`));
       return req;
     }
+    if (bytes <= this.tunables.eagerLimit && !synchronous) {
+      this.eager.send(link, ctx, tag, views, bytes, req); // selectPath's "inline", without building its facts
+      return req;
+    }
     // The path as the receiver will see it: it may read us only if its probe of us succeeded.
     const path = selectPath(
       { transport: this.transport, eagerLimit: this.tunables.eagerLimit, receiverCanRead: this.endpoints[dest]!.canBeRead, shmUsable: true, synchronous, remote: this.remote.has(dest) },
@@ -212,7 +216,7 @@ export class Engine implements ProtocolHost, LinkHandler {
       req.reject(this.errors.closed("receive"));
       return req;
     }
-    const p: PostedRecv = { ctx, src, tag, views, capacity, req };
+    const p: PostedRecv = { ctx, src, tag, views, capacity, req, seq: 0 };
     const m = this.contexts.takeUnexpected(ctx, src, tag);
     if (m) {
       this.deliver(m, p);

@@ -14,6 +14,8 @@ export interface PayloadSink {
   end(): void;
   /** The connection broke before all `n` bytes arrived. */
   fail?(err: Error): void;
+  /** As `write(buf.subarray(start, end))`, without making the subarray (used when present). */
+  writeRange?(buf: Uint8Array, start: number, end: number): void;
 }
 
 /** Decides, for each frame, where its payload (if any) goes. */
@@ -66,34 +68,41 @@ export class FrameReader {
   }
 
   push(chunk: Buffer): void {
-    let off = 0;
+    this.pushRange(chunk, 0, chunk.length);
+  }
+
+  /** As `push(buf.subarray(start, end))`, without making the subarray (the fast path's ring). */
+  pushRange(chunk: Buffer, start: number, end: number): void {
+    let off = start;
     if (this.prefixHave > 0 || this.body) {
-      off = this.fillPartial(chunk);
+      off = this.fillPartial(chunk, start, end);
       if (this.body === null || this.bodyHave < this.body.length) return; // chunk used up
       const body = this.body;
       this.body = null;
       this.bodyHave = 0;
       this.dispatch(this.decode(body));
     }
-    while (off < chunk.length) {
+    while (off < end) {
       if (this.remaining > 0) {
-        const take = Math.min(this.remaining, chunk.length - off);
-        this.sink!.write(chunk.subarray(off, off + take));
+        const take = Math.min(this.remaining, end - off);
+        const sink = this.sink!;
+        if (sink.writeRange !== undefined) sink.writeRange(chunk, off, off + take);
+        else sink.write(chunk.subarray(off, off + take));
         off += take;
         this.remaining -= take;
         if (this.remaining === 0) this.finishPayload();
         continue;
       }
-      if (chunk.length - off < 4) {
-        chunk.copy(this.prefix, 0, off);
-        this.prefixHave = chunk.length - off;
+      if (end - off < 4) {
+        chunk.copy(this.prefix, 0, off, end);
+        this.prefixHave = end - off;
         return;
       }
       const len = chunk.readUInt32LE(off);
       this.checkLength(len);
-      if (chunk.length - off - 4 < len) {
+      if (end - off - 4 < len) {
         this.body = Buffer.allocUnsafe(len);
-        this.bodyHave = chunk.copy(this.body, 0, off + 4);
+        this.bodyHave = chunk.copy(this.body, 0, off + 4, end);
         return;
       }
       const h = this.decode(chunk.subarray(off + 4, off + 4 + len));
@@ -102,14 +111,14 @@ export class FrameReader {
     }
   }
 
-  /** Continue an incomplete prefix/header with `chunk`; returns how many of its bytes were used. */
-  private fillPartial(chunk: Buffer): number {
-    let off = 0;
+  /** Continue an incomplete prefix/header with `chunk[start, end)`; returns the offset after the bytes used. */
+  private fillPartial(chunk: Buffer, start: number, end: number): number {
+    let off = start;
     if (this.body === null) {
-      const take = Math.min(4 - this.prefixHave, chunk.length);
-      chunk.copy(this.prefix, this.prefixHave, 0, take);
+      const take = Math.min(4 - this.prefixHave, end - off);
+      chunk.copy(this.prefix, this.prefixHave, off, off + take);
       this.prefixHave += take;
-      off = take;
+      off += take;
       if (this.prefixHave < 4) return off;
       this.prefixHave = 0;
       const len = this.prefix.readUInt32LE(0);
@@ -117,7 +126,7 @@ export class FrameReader {
       this.body = Buffer.allocUnsafe(len);
       this.bodyHave = 0;
     }
-    const take = Math.min(this.body.length - this.bodyHave, chunk.length - off);
+    const take = Math.min(this.body.length - this.bodyHave, end - off);
     chunk.copy(this.body, this.bodyHave, off, off + take);
     this.bodyHave += take;
     return off + take;

@@ -17,7 +17,7 @@
 // Buffer per read: see ownReadBuffer.
 import { createConnection, Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import { ErrorCode, MessagingError } from "./errors.js";
-import { BELL_BYTES, encodeFrame, RING_OP, T, type DataFrame, type Frame } from "./frames.js";
+import { BELL_BYTES, encodeFrame, RING_OP, T, type DataFrame, type Eager, type Frame } from "./frames.js";
 import { FrameReader, MAX_HANDSHAKE_HEADER, MAX_HEADER, type PayloadSink } from "./frame-reader.js";
 import { ringCarries } from "./fastpath/binary-frames.js";
 import type { FastPath } from "./fastpath/fast-path.js";
@@ -136,6 +136,16 @@ export class PeerLink {
     }
     s.write(head);
     for (let i = 0; i < payload.length; i++) s.write(payload[i]!, i === payload.length - 1 ? cb : undefined);
+  }
+
+  /**
+   * Send EAGER frame `f` with `payload` (`bytes` in all) at once if the fast path can take all of
+   * it now: true when it did (every byte is in the ring). False, with nothing sent, otherwise:
+   * use {@link send}.
+   */
+  trySend(f: Eager, payload: readonly Uint8Array[], bytes: number): boolean {
+    const fast = this.fast;
+    return fast !== null && fast.sending && fast.trySend(f, payload, bytes);
   }
 
   /** Write out what this tick has queued now (a shm doorbell must not wait for the tick's end). */

@@ -152,7 +152,7 @@ export class Message {
   private serveInto(views: Uint8Array[] | null, capacity: number): Promise<RecvResult> {
     const engine = this.owner.engine;
     const m = this.m!;
-    const p: PostedRecv = { ctx: m.ctx, src: m.src, tag: m.tag, views, capacity, req: engine.newRequest<RecvResult>() };
+    const p: PostedRecv = { ctx: m.ctx, src: m.src, tag: m.tag, views, capacity, req: engine.newRequest<RecvResult>(), seq: 0 };
     if (engine.closed) p.req.reject(engine.errors.closed("message receive"));
     else engine.deliver(m, p);
     return p.req.wait();

@@ -47,6 +47,8 @@ export interface PostedRecv {
   views: Uint8Array[] | null;
   capacity: number;
   req: Request<RecvResult>;
+  /** Posting order within the context (set when it is posted). */
+  seq?: number;
 }
 
 export interface ProbeWaiter {
@@ -187,32 +189,33 @@ export class UnexpectedQueue {
 
 // ---- posted receives: one FIFO per pattern ----------------------------------------------------
 
-/** A FIFO array with O(1) amortized shift. */
+/** A FIFO array with O(1) amortized shift; keeps its storage when it empties (no allocation per push in steady use). */
 class Fifo<T> {
-  private items: T[] = [];
+  private items: Array<T | undefined> = [];
   private head = 0;
+  private tail = 0;
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.tail - this.head;
   }
 
   push(x: T): void {
-    this.items.push(x);
+    this.items[this.tail++] = x;
   }
 
   peek(): T | undefined {
-    return this.head < this.items.length ? this.items[this.head] : undefined;
+    return this.head < this.tail ? this.items[this.head] : undefined;
   }
 
   shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const x = this.items[this.head]!;
-    this.items[this.head++] = undefined as T; // no reference kept to what left
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
+    if (this.head >= this.tail) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined; // no reference kept to what left
+    if (this.head === this.tail) this.head = this.tail = 0;
+    else if (this.head >= 1024 && this.head * 2 >= this.tail) {
+      this.items.copyWithin(0, this.head, this.tail);
+      this.items.fill(undefined, this.tail - this.head, this.tail);
+      this.tail -= this.head;
       this.head = 0;
     }
     return x;
@@ -220,32 +223,38 @@ class Fifo<T> {
 
   /** Remove the first item `which` selects (O(n)); whether one was. */
   remove(which: (x: T) => boolean): boolean {
-    for (let i = this.head; i < this.items.length; i++) {
+    for (let i = this.head; i < this.tail; i++) {
       if (!which(this.items[i]!)) continue;
       if (i === this.head) this.shift();
-      else this.items.splice(i, 1);
+      else {
+        this.items.copyWithin(i, i + 1, this.tail);
+        this.items[--this.tail] = undefined;
+      }
       return true;
     }
     return false;
   }
 
   toArray(): T[] {
-    return this.items.slice(this.head);
+    return this.items.slice(this.head, this.tail) as T[];
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = this.tail = 0;
   }
 }
 
-interface Posted {
-  p: PostedRecv;
-  /** Posting order within the context. */
-  seq: number;
-}
+/** Empty FIFOs kept for their pattern (a ping-pong re-posts the same one at once) before they are swept out. */
+const KEEP_EMPTY = 64;
 
 /** Posted receives of one context; an arriving message takes the earliest-posted receive it matches. */
 export class PostedQueue {
-  /** By source pattern, then tag pattern (ANY_SOURCE / ANY_TAG are patterns too). */
-  private readonly buckets = new Map<number, Map<number, Fifo<Posted>>>();
+  /** By source pattern, then tag pattern (ANY_SOURCE / ANY_TAG are patterns too). Empty FIFOs stay a while: see KEEP_EMPTY. */
+  private readonly buckets = new Map<number, Map<number, Fifo<PostedRecv>>>();
   private seq = 0;
   private count = 0;
+  private empty = 0;
 
   get size(): number {
     return this.count;
@@ -256,36 +265,42 @@ export class PostedQueue {
     if (!tags) this.buckets.set(p.src, (tags = new Map()));
     let f = tags.get(p.tag);
     if (!f) tags.set(p.tag, (f = new Fifo()));
-    f.push({ p, seq: this.seq++ });
+    else if (f.size === 0) this.empty--;
+    p.seq = this.seq++;
+    f.push(p);
     this.count++;
+  }
+
+  private head(src: number, tag: number): Fifo<PostedRecv> | undefined {
+    const f = this.buckets.get(src)?.get(tag);
+    return f !== undefined && f.size > 0 ? f : undefined;
   }
 
   /** Remove and return the earliest-posted receive that a message from `src` with `tag` matches. */
   take(src: number, tag: number): PostedRecv | undefined {
     if (this.count === 0) return undefined;
-    let best: Fifo<Posted> | undefined;
-    let bestSeq = Infinity;
-    const consider = (s: number, t: number) => {
-      const f = this.buckets.get(s)?.get(t);
-      const h = f?.peek();
-      if (h && h.seq < bestSeq) {
-        best = f;
-        bestSeq = h.seq;
-      }
-    };
-    consider(src, tag);
-    consider(src, ANY_TAG);
-    consider(ANY_SOURCE, tag);
-    consider(ANY_SOURCE, ANY_TAG);
+    let best = this.head(src, tag);
+    let f = this.head(src, ANY_TAG);
+    if (f && (!best || f.peek()!.seq! < best.peek()!.seq!)) best = f;
+    f = this.head(ANY_SOURCE, tag);
+    if (f && (!best || f.peek()!.seq! < best.peek()!.seq!)) best = f;
+    f = this.head(ANY_SOURCE, ANY_TAG);
+    if (f && (!best || f.peek()!.seq! < best.peek()!.seq!)) best = f;
     if (!best) return undefined;
-    const { p } = best.shift()!;
+    const p = best.shift()!;
     this.count--;
-    if (best.size === 0) {
-      const tags = this.buckets.get(p.src)!;
-      tags.delete(p.tag);
-      if (tags.size === 0) this.buckets.delete(p.src);
-    }
+    if (best.size === 0) this.emptied();
     return p;
+  }
+
+  /** A FIFO became empty: keep it, unless too many are kept (then drop every empty one). */
+  private emptied(): void {
+    if (++this.empty <= KEEP_EMPTY) return;
+    for (const [src, tags] of this.buckets) {
+      for (const [tag, f] of tags) if (f.size === 0) tags.delete(tag);
+      if (tags.size === 0) this.buckets.delete(src);
+    }
+    this.empty = 0;
   }
 
   /**
@@ -293,27 +308,27 @@ export class PostedQueue {
    * the receives posted with that same source and tag). False if it is no longer posted.
    */
   remove(p: Pick<PostedRecv, "src" | "tag" | "req">): boolean {
-    const tags = this.buckets.get(p.src);
-    const f = tags?.get(p.tag);
-    if (!f || !f.remove((x) => x.p.req === p.req)) return false;
+    const f = this.buckets.get(p.src)?.get(p.tag);
+    if (!f || !f.remove((x) => x.req === p.req)) return false;
     this.count--;
-    if (f.size === 0) {
-      tags!.delete(p.tag);
-      if (tags!.size === 0) this.buckets.delete(p.src);
-    }
+    if (f.size === 0) this.emptied();
     return true;
   }
 
   /** Remove and return, in posting order, the receives whose source pattern `which` selects. */
   removeWhere(which: (src: number) => boolean): PostedRecv[] {
-    const out: Posted[] = [];
+    const out: PostedRecv[] = [];
     for (const [src, tags] of this.buckets) {
       if (!which(src)) continue;
-      for (const f of tags.values()) out.push(...f.toArray());
+      for (const f of tags.values()) {
+        if (f.size === 0) this.empty--;
+        out.push(...f.toArray());
+        f.clear();
+      }
       this.buckets.delete(src);
     }
     this.count -= out.length;
-    return out.sort((a, b) => a.seq - b.seq).map((x) => x.p);
+    return out.sort((a, b) => a.seq! - b.seq!);
   }
 }
 

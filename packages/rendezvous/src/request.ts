@@ -47,8 +47,11 @@ type Settle<T> = { ok: true; value: T } | { ok: false; error: Error };
 export class Request<T = void> implements PromiseLike<T> {
   // Stored untyped so that a Request<Sub> is usable where a Request<Super> is expected.
   private outcome: Settle<unknown> | null = null;
-  /** Made on the first waiter: most requests of a ping-pong have one, many have none. */
+  /** Made on the first waiter beyond the first promise's: most requests of a ping-pong have none. */
   private waiters: Array<(s: Settle<unknown>) => void> | null = null;
+  /** The first promise's resolve and reject (a ping-pong's one waiter: no closure, no array). */
+  private res: ((v: unknown) => void) | null = null;
+  private rej: ((e: Error) => void) | null = null;
   private onSettle: (() => void) | null;
   /** Applied to the value on resolve (see {@link retype}): maps without a second request. */
   private transform: ((v: never) => unknown) | null = null;
@@ -140,7 +143,10 @@ export class Request<T = void> implements PromiseLike<T> {
     const done = this.outcome;
     if (done) return done.ok ? Promise.resolve(done.value as T) : Promise.reject(done.error);
     const p = new Promise<T>((resolve, reject) => {
-      (this.waiters ??= []).push((s: Settle<unknown>) => (s.ok ? resolve(s.value as T) : reject(s.error)));
+      if (this.res === null) {
+        this.res = resolve as (v: unknown) => void;
+        this.rej = reject;
+      } else (this.waiters ??= []).push((s: Settle<unknown>) => (s.ok ? resolve(s.value as T) : reject(s.error)));
     });
     if (opts === undefined) return p;
     let o: WaitOptions | undefined;
@@ -218,6 +224,13 @@ export class Request<T = void> implements PromiseLike<T> {
     this.withdraw = null;
     this.transform = null;
     if (!s.ok && this.labelled && !this.observed) failedUnobserved(this);
+    const res = this.res;
+    if (res !== null) {
+      const rej = this.rej!;
+      this.res = this.rej = null;
+      if (s.ok) res(s.value);
+      else rej(s.error);
+    }
     const ws = this.waiters;
     if (ws !== null) {
       this.waiters = null;

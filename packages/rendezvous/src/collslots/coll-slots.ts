@@ -337,15 +337,8 @@ export class CollSlots implements Pollable, DepartureWatcher {
     const req = this.engine.newRequest<void>();
     this.req = req;
     this.state.track(req);
-    const watchers = this.engine.contexts.watchers;
-    watchers.add(this);
-    req.whenSettled(() => {
-      this.cond = null;
-      this.req = null;
-      progress.remove(this);
-      watchers.delete(this);
-      this.seg?.setSleep(this.me, RUNNING);
-    });
+    this.engine.contexts.watchers.add(this);
+    req.whenSettled(this.waited);
     const p = req.wait();
     // A member that is gone already can never publish what we wait for.
     for (const w of this.host.group) {
@@ -354,6 +347,15 @@ export class CollSlots implements Pollable, DepartureWatcher {
     }
     return p;
   }
+
+  /** A wait has settled (one function for every wait: none made per wait). */
+  private readonly waited = (): void => {
+    this.cond = null;
+    this.req = null;
+    this.engine.fast.progress.remove(this);
+    this.engine.contexts.watchers.delete(this);
+    this.seg?.setSleep(this.me, RUNNING);
+  };
 
   /** A member left or was lost: a wait it can no longer satisfy breaks the communicator's collectives. */
   peerGone(world: number): void {

@@ -21,7 +21,7 @@
 import { createShmSegment, unlinkShmSegment, unmapShmSegment, type ShmSegment } from "@onecopy/cma";
 import { ErrorCode, MessagingError } from "../errors.js";
 import { FrameReader, MAX_HEADER, type FrameHandler } from "../frame-reader.js";
-import { RING_OP, T, type DataFrame, type RingFrame } from "../frames.js";
+import { RING_OP, T, type DataFrame, type Eager, type RingFrame } from "../frames.js";
 import { BinaryDecoder, BinaryEncoder } from "./binary-frames.js";
 import { FrameRingReader, FrameRingWriter, ringSegmentBytes } from "./frame-ring.js";
 import { trackName, untrackName } from "../shm/segment-names.js";
@@ -56,6 +56,9 @@ export interface FastPathOptions {
   inName: string;
   capacity: number;
 }
+
+/** Bytes of an EAGER record and of a CTX record before it, but for the context's name (binary-frames.ts). */
+const MAX_HOT_HEADER = 4 + 24 + 4 + 8;
 
 interface Queued {
   bytes: Uint8Array;
@@ -195,6 +198,23 @@ export class FastPath {
     else this.waitForSpace();
   }
 
+  /**
+   * Put `f` and its `bytes` of payload into the ring now if nothing is queued and all of it fits:
+   * true when done (published, the doorbell rung if needed). False, with nothing written or
+   * encoded, otherwise: the caller uses {@link send}. The hot eager send: no callback, no queue.
+   */
+  trySend(f: Eager, payload: readonly Uint8Array[], bytes: number): boolean {
+    const w = this.out!;
+    // The header's size bound, before encoding (which may announce the context once, for good).
+    if (this.qHead < this.queue.length || !w.fits(bytes + MAX_HOT_HEADER + 3 * f.c.length)) return false;
+    const head = this.encoder.encode(f);
+    this.hooks.counters.frames++;
+    w.write(head);
+    for (let k = 0; k < payload.length; k++) w.write(payload[k]!);
+    if (w.publish()) this.bell();
+    return true;
+  }
+
   /** Queue payload views `from…` (the last one carries `cb`). */
   private enqueueParts(payload: readonly Uint8Array[] | undefined, from: number, cb?: (err?: Error | null) => void): void {
     const parts = payload?.length ?? 0;
@@ -288,7 +308,10 @@ export class FastPath {
     try {
       for (let n = r.available(); n > 0; n = r.available()) {
         // The frames' payloads are copied out by their sinks before push returns.
-        for (const c of r.chunks(n)) this.reader.push(c);
+        const at = r.at;
+        const first = Math.min(n, r.capacity - at);
+        this.reader.pushRange(r.area, at, at + first);
+        if (n > first && !this.closed) this.reader.pushRange(r.area, 0, n - first);
         moved = true;
         if (this.closed) break;
         if (r.release(n)) this.bell();

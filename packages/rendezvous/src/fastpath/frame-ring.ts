@@ -98,6 +98,12 @@ export class FrameRingWriter extends RingSide {
     return this.capacity - ((this.head - Atomics.load(this.ctl, I.tail)) | 0);
   }
 
+  /** Whether `n` more bytes fit now (re-reading `tail` only when the free space last read runs short). */
+  fits(n: number): boolean {
+    if (this.free < n) this.free = this.space();
+    return this.free >= n;
+  }
+
   /** Copy as much of `src` as fits (not yet visible to the consumer); returns the bytes taken. */
   write(src: Uint8Array): number {
     const len = src.byteLength;
@@ -162,6 +168,16 @@ export class FrameRingReader extends RingSide {
   /** Published bytes not yet released. */
   available(): number {
     return (Atomics.load(this.ctl, I.head) - this.tail) | 0;
+  }
+
+  /** The whole data area (offsets {@link at} on), for reading ranges without a subarray each. */
+  get area(): Buffer {
+    return this.bytes;
+  }
+
+  /** Offset in {@link data} of the first unread byte; the unread bytes run to the end of the area and wrap to 0. */
+  get at(): number {
+    return this.tail & this.mask;
   }
 
   /** The first `n` unread bytes as up to two Buffers over the ring (valid until {@link release}). */

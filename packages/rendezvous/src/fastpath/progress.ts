@@ -18,7 +18,18 @@
 // then a spin mostly times out (the peer is descheduled) while its CPU time pushes this rank
 // back in the scheduler's queue. So the budget adapts: a spin that times out halves it, a spin
 // that finds its completion doubles it (up to ONECOPY_SPIN_US); below an eighth of the maximum
-// progress stops spinning for BACKOFF_WAITS waits, then tries again with an eighth.
+// progress stops spinning for BACKOFF_WAITS waits, then tries once with the whole budget: found,
+// it spins again; timed out, it backs off again at once. It tries only if the last wait it
+// timed (from posting to completion, by doorbell) took at most twice the budget, i.e. a spin
+// could have caught it: while a contended CPU makes waits long, it does not spin at all.
+//
+// Why the retry gets the whole budget: a rank that does not spin sleeps, so the peer's message
+// to it rings its doorbell, and the answer comes a wake-up later (25-50 us on an idle VM). An
+// eighth of the budget (12.5 us by default) never covers that, so a retry made while the peer
+// backs off too always timed out, and the two ranks stayed on doorbells until their retries
+// happened to coincide: the first few thousand iterations of a job (when cold code makes
+// the first spins time out) cost 5-10x the steady state. The whole budget covers a wake-up, so
+// one rank spinning again brings the other back with its next retry.
 import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 
@@ -49,25 +60,79 @@ export function spinBudgetUs(size: number, spinUs: number): number {
   return ranksFitCpus(size) ? spinUs : 0;
 }
 
-/** Waits without spinning, once the budget fell below an eighth, before it tries again. */
-const BACKOFF_WAITS = 64;
+const RESOLVED = Promise.resolve();
 
-export class Progress {
-  /** The current spin budget (adapts between 0 and spinMs). */
+/** Waits without spinning, once the budget fell below an eighth, before it tries again. */
+export const BACKOFF_WAITS = 64;
+
+/** How long each wait may spin: the adaptive budget described above (no clock: the caller times the spin). */
+export class SpinBudget {
   private budgetMs: number;
   private backoff = 0;
+  /** The wait in progress is a retry after a backoff. */
+  private retry = false;
+  /** How long the last timed wait took (ms), while backing off. */
+  private lastWaitMs = 0;
+
+  constructor(private readonly maxMs: number) {
+    this.budgetMs = maxMs;
+  }
+
+  /** A wait begins: milliseconds it may spin (0: poll once, then sleep). */
+  next(): number {
+    this.retry = false;
+    if (this.backoff > 0) {
+      if (--this.backoff > 0) return 0;
+      if (this.lastWaitMs > 2 * this.maxMs) {
+        this.backoff = BACKOFF_WAITS; // waits are long: a spin would not catch them
+        return 0;
+      }
+      this.retry = true;
+      this.budgetMs = this.maxMs;
+    }
+    return this.budgetMs;
+  }
+
+  /** Whether it is backing off (the caller then times its waits for {@link waited}). */
+  get backingOff(): boolean {
+    return this.backoff > 0;
+  }
+
+  /** A wait made without spinning took `ms` from its poll to its completion. */
+  waited(ms: number): void {
+    this.lastWaitMs = ms;
+  }
+
+  /** A spin found its completion. */
+  found(): void {
+    this.budgetMs = Math.min(this.maxMs, this.budgetMs * 2);
+  }
+
+  /** A spin used up its budget without a completion. */
+  timedOut(): void {
+    this.budgetMs /= 2;
+    if (this.retry || this.budgetMs < this.maxMs / 8) {
+      this.budgetMs = 0;
+      this.backoff = BACKOFF_WAITS;
+    }
+  }
+}
+
+export class Progress {
+  private readonly budget: SpinBudget;
   private readonly paths = new Set<Pollable>();
   private queued = false;
   private running = false;
   private settleQueued = false;
-  private readonly spinMs: number;
+  /** While backing off: when the pending wait began (0: none timed), and the completions then. */
+  private waitFrom = 0;
+  private waitDone = 0;
 
   constructor(
     private readonly host: ProgressHost,
     spinUs: number,
   ) {
-    this.spinMs = spinUs / 1000;
-    this.budgetMs = this.spinMs;
+    this.budget = new SpinBudget(spinUs / 1000);
   }
 
   add(p: Pollable): void {
@@ -80,9 +145,20 @@ export class Progress {
 
   /** Poll soon (after the current synchronous code), if an operation is pending then. */
   kick(): void {
+    this.timeWait(); // after a doorbell's poll (woken), the completion it brought is timed here
     if (this.queued || this.paths.size === 0) return;
     this.queued = true;
-    queueMicrotask(this.run);
+    // A microtask without Node's queueMicrotask, which makes an AsyncResource per call (~600
+    // bytes, on every operation posted).
+    void RESOLVED.then(this.run);
+  }
+
+  /** A timed wait (made while backing off) has completed: tell the budget how long it took. */
+  private timeWait(): void {
+    if (this.waitFrom > 0 && this.host.completions !== this.waitDone) {
+      this.budget.waited(performance.now() - this.waitFrom);
+      this.waitFrom = 0;
+    }
   }
 
   private readonly run = (): void => {
@@ -91,24 +167,25 @@ export class Progress {
     this.running = true;
     try {
       const done = this.host.completions;
+      this.timeWait();
       for (const p of this.paths) p.wake();
-      let spinMs = this.budgetMs;
-      if (this.backoff > 0 && --this.backoff === 0) spinMs = this.budgetMs = this.spinMs / 8;
-      else if (this.backoff > 0) spinMs = 0;
+      const spinMs = this.budget.next();
       const start = spinMs > 0 ? performance.now() : 0;
       for (let spun = false; ; spun = true) {
         for (const p of this.paths) p.poll();
         if (this.host.completions !== done || this.host.pendingOperations === 0) {
-          if (spun) this.budgetMs = Math.min(this.spinMs, this.budgetMs * 2);
+          if (spun) this.budget.found();
           break;
         }
-        if (spinMs <= 0) break;
-        if (performance.now() - start >= spinMs) {
-          this.budgetMs /= 2;
-          if (this.budgetMs < this.spinMs / 8) {
-            this.budgetMs = 0;
-            this.backoff = BACKOFF_WAITS;
+        if (spinMs <= 0) {
+          if (this.waitFrom === 0 && this.budget.backingOff) {
+            this.waitFrom = performance.now();
+            this.waitDone = done;
           }
+          break;
+        }
+        if (performance.now() - start >= spinMs) {
+          this.budget.timedOut();
           break;
         }
       }

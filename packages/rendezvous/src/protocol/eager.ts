@@ -1,27 +1,44 @@
 // Eager: a message up to the eager limit travels inline, its payload right behind its EAGER
 // header, and the sender's request completes once the socket has taken the bytes. The receiver
 // streams the payload straight into a posted receive, or gathers it for the unexpected queue.
+//
+// The hot path allocates nothing of its own: a send that the fast path's ring takes at once
+// completes there (one frame object serves every send: the encoders read it before send
+// returns), and a payload for a posted receive goes through a reused sink.
 import { T, type Eager } from "../frames.js";
 import type { PayloadSink } from "../frame-reader.js";
-import { ViewWriter } from "../buffers.js";
 import type { PeerLink } from "../link.js";
-import type { Incoming } from "../matching.js";
+import type { Incoming, PostedRecv } from "../matching.js";
 import type { Request } from "../request.js";
 import { count, type ProtocolHost } from "./host.js";
 
 const DISCARD: PayloadSink = { write() {}, end() {} };
 
+/** Sinks kept for reuse (a link streams one payload at a time; more only while several links deliver at once). */
+const SPARE_SINKS = 16;
+
 export class EagerProtocol {
   /** Sends whose bytes the socket has not taken yet, by link: close() waits for them, loss fails them. */
   private readonly writing = new Map<PeerLink, Set<Request<void>>>();
+  private readonly frame: Eager = { t: T.EAGER, c: "", g: 0, n: 0 };
+  private readonly spare: PostedSink[] = [];
 
   constructor(private readonly host: ProtocolHost) {}
 
   send(link: PeerLink, ctx: string, tag: number, views: readonly Uint8Array[], bytes: number, req: Request<void>): void {
+    const f = this.frame;
+    f.c = ctx;
+    f.g = tag;
+    f.n = bytes;
+    // Into the ring at once: nothing to track, no callback.
+    if (link.trySend(f, views, bytes)) {
+      req.resolve();
+      return;
+    }
     let w = this.writing.get(link);
     if (!w) this.writing.set(link, (w = new Set()));
     w.add(req);
-    link.send({ t: T.EAGER, c: ctx, g: tag, n: bytes }, views, (err) => {
+    link.send(f, views, (err) => {
       w.delete(req);
       if (err) req.reject(this.host.errors.lost(link.rank, `send to rank ${link.rank}`, err));
       else req.resolve();
@@ -32,10 +49,10 @@ export class EagerProtocol {
   onEager(link: PeerLink, f: Eager): PayloadSink {
     const host = this.host;
     const n = f.n;
-    const m: Incoming = { kind: "eager", src: link.rank, ctx: f.c, tag: f.g, bytes: n };
-    const lost = () => host.errors.lost(link.rank, `receive from rank ${link.rank}`);
-    const p = host.takePosted(m.ctx, m.src, m.tag);
+    const src = link.rank;
+    const p = host.takePosted(f.c, src, f.g);
     if (!p) {
+      const m: Incoming = { kind: "eager", src, ctx: f.c, tag: f.g, bytes: n };
       // Unexpected: gather the payload, then match again (a receive may be posted meanwhile).
       let data: Uint8Array;
       try {
@@ -59,25 +76,33 @@ export class EagerProtocol {
       };
     }
     if (p.views && n > p.capacity) {
-      p.req.reject(host.errors.truncate(m, p.capacity));
+      p.req.reject(host.errors.truncate({ src, tag: f.g, bytes: n }, p.capacity));
       return DISCARD;
     }
     let views: Uint8Array[];
     try {
       views = p.views ?? [new Uint8Array(n)];
     } catch (err) {
-      p.req.reject(host.errors.noMemory(m, err));
+      p.req.reject(host.errors.noMemory({ src, tag: f.g, bytes: n }, err));
       return DISCARD;
     }
-    const w = new ViewWriter(views);
-    return {
-      write: (c) => w.write(c),
-      end: () => {
-        count(host.counters.eager, n);
-        p.req.resolve({ source: m.src, tag: m.tag, bytes: n, data: p.views ? undefined : views[0] });
-      },
-      fail: () => p.req.reject(lost()),
-    };
+    return (this.spare.pop() ?? new PostedSink(this)).start(src, f.g, p, views, n);
+  }
+
+  /** @internal A posted receive's payload is complete. */
+  delivered(p: PostedRecv, views: readonly Uint8Array[], src: number, tag: number, n: number): void {
+    count(this.host.counters.eager, n);
+    p.req.resolve({ source: src, tag, bytes: n, data: p.views ? undefined : views[0] });
+  }
+
+  /** @internal The link broke before a posted receive's payload was complete. */
+  lostDuring(p: PostedRecv, src: number): void {
+    p.req.reject(this.host.errors.lost(src, `receive from rank ${src}`));
+  }
+
+  /** @internal A sink the frame reader is done with (it drops its reference before end/fail). */
+  release(s: PostedSink): void {
+    if (this.spare.length < SPARE_SINKS) this.spare.push(s);
   }
 
   /** Sends to `link`'s rank not yet taken by the socket. */
@@ -100,5 +125,84 @@ export class EagerProtocol {
     if (!w) return;
     this.writing.delete(link);
     for (const req of w) req.reject(err(`send to rank ${link.rank}`));
+  }
+}
+
+const NO_VIEWS: readonly Uint8Array[] = [];
+
+/** Streams an EAGER payload into a posted receive's views (ViewWriter's copy), then completes it. */
+class PostedSink implements PayloadSink {
+  private p: PostedRecv | null = null;
+  private views: readonly Uint8Array[] = NO_VIEWS;
+  private src = 0;
+  private tag = 0;
+  private n = 0;
+  private index = 0;
+  private offset = 0;
+
+  constructor(private readonly owner: EagerProtocol) {}
+
+  start(src: number, tag: number, p: PostedRecv, views: Uint8Array[], n: number): this {
+    this.p = p;
+    this.views = views;
+    this.src = src;
+    this.tag = tag;
+    this.n = n;
+    this.index = 0;
+    this.offset = 0;
+    return this;
+  }
+
+  write(chunk: Uint8Array): void {
+    let src = 0;
+    const n = chunk.byteLength;
+    while (src < n) {
+      const dst = this.views[this.index]!;
+      const take = Math.min(dst.byteLength - this.offset, n - src);
+      if (take === n) dst.set(chunk, this.offset);
+      else if (take <= 64) for (let i = 0; i < take; i++) dst[this.offset + i] = chunk[src + i]!;
+      else dst.set(chunk.subarray(src, src + take), this.offset);
+      src += take;
+      this.offset += take;
+      if (this.offset === dst.byteLength) {
+        this.index++;
+        this.offset = 0;
+      }
+    }
+  }
+
+  writeRange(buf: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    const dst = this.views[this.index];
+    // Within the current view and small (a header-sized payload): no subarray.
+    if (len <= 64 && dst !== undefined && dst.byteLength - this.offset >= len) {
+      const at = this.offset;
+      for (let k = 0; k < len; k++) dst[at + k] = buf[start + k]!;
+      this.offset += len;
+      if (this.offset === dst.byteLength) {
+        this.index++;
+        this.offset = 0;
+      }
+      return;
+    }
+    this.write(buf.subarray(start, end));
+  }
+
+  end(): void {
+    const { p, views, src, tag, n } = this;
+    this.done();
+    this.owner.delivered(p!, views, src, tag, n);
+  }
+
+  fail(): void {
+    const { p, src } = this;
+    this.done();
+    this.owner.lostDuring(p!, src);
+  }
+
+  private done(): void {
+    this.p = null;
+    this.views = NO_VIEWS;
+    this.owner.release(this);
   }
 }
