@@ -102,4 +102,11 @@ describe("run-time CMA failure", () => {
     expect(warning).toMatch(/shared-memory double copy/);
     expect(warning).not.toMatch(/socket/);
   });
+
+  it("lets only a message's receiver settle its send (a FIN from another rank is ignored)", async () => {
+    const r = await runJob(script("forged-fin.ts"), { np: 3 });
+    expect(r.exitCode, explain(r)).toBe(0);
+    expect(r.results[0]![0]).toEqual({ rank: 0, early: false, settled: true });
+    expect(r.results[2]![0]).toEqual({ rank: 2, ok: true });
+  });
 });

@@ -306,7 +306,7 @@ export class Engine implements ProtocolHost, LinkHandler {
         this.rendezvous.onRts(link, f);
         return null;
       case T.FIN:
-        this.rendezvous.onFin(f);
+        this.rendezvous.onFin(link, f);
         return null;
       case T.PULL:
         this.rendezvous.onPull(link, f);

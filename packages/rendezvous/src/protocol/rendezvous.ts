@@ -104,9 +104,10 @@ export class RendezvousProtocol {
     };
   }
 
-  onFin(f: Fin): void {
+  onFin(link: PeerLink, f: Fin): void {
     const s = this.sends.get(f.i);
-    if (!s || s.mpiPosted) return;
+    // Message ids are this rank's, shared by all its peers: only the receiver may settle a send.
+    if (!s || s.mpiPosted || s.link !== link) return;
     this.sends.delete(f.i);
     s.req.resolve();
   }
@@ -114,7 +115,7 @@ export class RendezvousProtocol {
   /** The receiver asks us to stream message `f.i` (s: 1 through shared memory, else over the socket). */
   onPull(link: PeerLink, f: Pull): void {
     const s = this.sends.get(f.i);
-    if (!s || s.mpiPosted) return;
+    if (!s || s.mpiPosted || s.link !== link) return;
     // Held in `sends` until the bytes are out, so close() and peer loss see it.
     s.streaming = true;
     this.movers[f.s === 1 ? "shm" : f.s === 2 ? "mpi" : "socket"]!.serve(link, this.outgoing(link, f.i, s));
