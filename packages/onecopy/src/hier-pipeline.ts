@@ -32,7 +32,7 @@ export function pipelinedAllreduce(node: Comm, leaders: LeaderCollectives, send:
   const reduce = (k: number) =>
     leaders.leader ? node.reduce(send === IN_PLACE ? IN_PLACE : part(send, k), part(recv, k), op, 0, opts) : node.reduce(part(send === IN_PLACE ? recv : send, k), null, op, 0, opts);
   const bcast = (k: number) => node.bcast(part(recv, k), 0, opts);
-  const mpi = (k: number) => leaders.allreduce(part(recv, k), type, op);
+  const mpi = (k: number) => leaders.allreduce(part(recv, k), type, op, undefined, true);
   const bytes = recv.byteLength;
   const len = [bytes % 0x40000000, Math.floor(bytes / 0x40000000)];
   return {

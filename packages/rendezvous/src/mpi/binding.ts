@@ -33,6 +33,7 @@ export interface MpiFunctions {
   MPI_Bcast: Fn;
   MPI_Allgather: Fn;
   MPI_Iallreduce: Fn;
+  MPI_Allreduce: Fn;
   MPI_Ireduce: Fn;
   MPI_Iallgatherv: Fn;
   MPI_Igatherv: Fn;
@@ -85,6 +86,7 @@ function signatures(h: string): Record<keyof MpiFunctions, string> {
     MPI_Barrier: `int MPI_Barrier(${h} comm)`,
     MPI_Bcast: `int MPI_Bcast(void *buf, int count, ${h} type, int root, ${h} comm)`,
     MPI_Allgather: `int MPI_Allgather(void *sendbuf, int scount, ${h} stype, void *recvbuf, int rcount, ${h} rtype, ${h} comm)`,
+    MPI_Allreduce: `int MPI_Allreduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, ${h} comm)`,
     MPI_Iallreduce: `int MPI_Iallreduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, ${h} comm, void *request)`,
     MPI_Ireduce: `int MPI_Ireduce(void *sendbuf, void *recvbuf, int count, ${h} type, ${h} op, int root, ${h} comm, void *request)`,
     MPI_Iallgatherv: `int MPI_Iallgatherv(void *sendbuf, int scount, ${h} stype, void *recvbuf, void *rcounts, void *displs, ${h} rtype, ${h} comm, void *request)`,

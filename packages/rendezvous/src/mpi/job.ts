@@ -57,6 +57,8 @@ export class MpiJob implements LeaderCollectives {
   private readonly streams = new Map<number, MpiStream>();
   private progress: MpiProgress | null = null;
   private finalized = false;
+  /** ONECOPY_MPI_BLOCKING_ALLREDUCE: leaders call MPI_Allreduce itself (see the knob). */
+  private readonly blockingAllreduce: boolean = readKnob("mpiBlockingAllreduce");
 
   private constructor(
     readonly mpi: LibMpi,
@@ -157,12 +159,17 @@ export class MpiJob implements LeaderCollectives {
     return new Promise<void>((resolve, reject) => progress.request(what, (slot) => post(comm, slot), view, (err) => (err ? reject(err) : resolve())));
   }
 
-  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, send?: ArrayBufferView): Promise<void> {
+  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, send?: ArrayBufferView, overlap = false): Promise<void> {
     const { fn, abi } = this.mpi;
     const t = { float64: abi.DOUBLE, float32: abi.FLOAT, int32: abi.INT }[type];
     const o = { sum: abi.SUM, prod: abi.PROD, min: abi.MIN, max: abi.MAX }[op];
     const count = view.byteLength / { float64: 8, float32: 4, int32: 4 }[type];
     const from = send && view.byteLength ? addressOf(send) : abi.IN_PLACE;
+    if (this.blockingAllreduce && !overlap && this.leaders) {
+      if (this.counters) this.counters.collectiveBytes += view.byteLength;
+      const rc = fn.MPI_Allreduce(from, view.byteLength ? addressOf(view) : null, count, t, o, this.leaders) as number;
+      return rc === 0 ? Promise.resolve() : Promise.reject(new MessagingError(ErrorCode.MPI, `MPI_Allreduce failed: ${this.mpi.errorString(rc)} (MPI error ${rc})`));
+    }
     return this.leaderCall("MPI_Iallreduce", view, (comm, slot) => fn.MPI_Iallreduce(from, view.byteLength ? addressOf(view) : null, count, t, o, comm, slot)).finally(() => void send); // MPI reads `send` until then
   }
 

@@ -18,10 +18,12 @@ export interface LeaderCollectives {
   /** This rank is its node's leader (node rank 0). */
   readonly leader: boolean;
   /**
-   * Leaders only: reduce `view` in place over every node's leader (MPI_Iallreduce, MPI_IN_PLACE),
-   * or, given `send` (same length, another buffer), every leader's `send` into its `view`.
+   * Leaders only: reduce `view` in place over every node's leader (MPI_IN_PLACE), or, given `send`
+   * (same length, another buffer), every leader's `send` into its `view`. By the blocking
+   * MPI_Allreduce (ONECOPY_MPI_BLOCKING_ALLREDUCE), unless `overlap` asks for MPI_Iallreduce so that
+   * the caller's other work goes on meanwhile.
    */
-  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, send?: ArrayBufferView): Promise<void>;
+  allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, send?: ArrayBufferView, overlap?: boolean): Promise<void>;
   /** Leaders only: reduce every leader's `view` into the `view` of node `rootNode`'s leader (MPI_Ireduce, MPI_IN_PLACE there). */
   reduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, rootNode: number): Promise<void>;
   /**
