@@ -105,7 +105,16 @@ export class ViewWriter {
   private offset = 0;
   written = 0;
 
-  constructor(private readonly views: readonly Uint8Array[]) {}
+  constructor(private views: readonly Uint8Array[]) {}
+
+  /** Start again at the beginning of `views` (a reused writer allocates nothing per message). */
+  reset(views: readonly Uint8Array[]): this {
+    this.views = views;
+    this.index = 0;
+    this.offset = 0;
+    this.written = 0;
+    return this;
+  }
 
   write(chunk: Uint8Array): void {
     let src = 0;
@@ -125,6 +134,24 @@ export class ViewWriter {
       }
     }
   }
+  /** `buf[start, end)`: a small piece within the current view is copied without a subarray. */
+  writeRange(buf: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    const dst = this.views[this.index];
+    if (len <= 64 && dst !== undefined && dst.byteLength - this.offset >= len) {
+      const at = this.offset;
+      for (let k = 0; k < len; k++) dst[at + k] = buf[start + k]!;
+      this.offset += len;
+      this.written += len;
+      if (this.offset === dst.byteLength) {
+        this.index++;
+        this.offset = 0;
+      }
+      return;
+    }
+    this.write(buf.subarray(start, end));
+  }
+
 }
 
 /** Copy all of `src` views into `dst` views (dst must be at least as large). */

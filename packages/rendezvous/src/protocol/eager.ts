@@ -5,6 +5,7 @@
 // The hot path allocates nothing of its own: a send that the fast path's ring takes at once
 // completes there (one frame object serves every send: the encoders read it before send
 // returns), and a payload for a posted receive goes through a reused sink.
+import { ViewWriter } from "../buffers.js";
 import { T, type Eager } from "../frames.js";
 import type { PayloadSink } from "../frame-reader.js";
 import type { PeerLink } from "../link.js";
@@ -130,15 +131,14 @@ export class EagerProtocol {
 
 const NO_VIEWS: readonly Uint8Array[] = [];
 
-/** Streams an EAGER payload into a posted receive's views (ViewWriter's copy), then completes it. */
+/** Streams an EAGER payload into a posted receive's views (one reused ViewWriter), then completes it. */
 class PostedSink implements PayloadSink {
   private p: PostedRecv | null = null;
   private views: readonly Uint8Array[] = NO_VIEWS;
   private src = 0;
   private tag = 0;
   private n = 0;
-  private index = 0;
-  private offset = 0;
+  private readonly out = new ViewWriter(NO_VIEWS);
 
   constructor(private readonly owner: EagerProtocol) {}
 
@@ -148,44 +148,16 @@ class PostedSink implements PayloadSink {
     this.src = src;
     this.tag = tag;
     this.n = n;
-    this.index = 0;
-    this.offset = 0;
+    this.out.reset(views);
     return this;
   }
 
   write(chunk: Uint8Array): void {
-    let src = 0;
-    const n = chunk.byteLength;
-    while (src < n) {
-      const dst = this.views[this.index]!;
-      const take = Math.min(dst.byteLength - this.offset, n - src);
-      if (take === n) dst.set(chunk, this.offset);
-      else if (take <= 64) for (let i = 0; i < take; i++) dst[this.offset + i] = chunk[src + i]!;
-      else dst.set(chunk.subarray(src, src + take), this.offset);
-      src += take;
-      this.offset += take;
-      if (this.offset === dst.byteLength) {
-        this.index++;
-        this.offset = 0;
-      }
-    }
+    this.out.write(chunk);
   }
 
   writeRange(buf: Uint8Array, start: number, end: number): void {
-    const len = end - start;
-    const dst = this.views[this.index];
-    // Within the current view and small (a header-sized payload): no subarray.
-    if (len <= 64 && dst !== undefined && dst.byteLength - this.offset >= len) {
-      const at = this.offset;
-      for (let k = 0; k < len; k++) dst[at + k] = buf[start + k]!;
-      this.offset += len;
-      if (this.offset === dst.byteLength) {
-        this.index++;
-        this.offset = 0;
-      }
-      return;
-    }
-    this.write(buf.subarray(start, end));
+    this.out.writeRange(buf, start, end);
   }
 
   end(): void {
@@ -203,6 +175,7 @@ class PostedSink implements PayloadSink {
   private done(): void {
     this.p = null;
     this.views = NO_VIEWS;
+    this.out.reset(NO_VIEWS); // the finished receive's views are not kept alive here
     this.owner.release(this);
   }
 }
