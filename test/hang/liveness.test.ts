@@ -43,6 +43,8 @@ describe("exiting without closing the world", () => {
     expect(r.results[0]![0], why).toEqual({ got: "ERR_PEER_LOST" });
     expect({ exitCode: r.exitCode, failedRank: r.failedRank }, why).toEqual({ exitCode: 1, failedRank: 1 });
     expect(r.message, why).toMatch(/rank 1 exited with code 0 without closing its world/);
+    // What the launcher read from that rank's lifeline: init() started ("S") and joined ("J"), no "C".
+    expect(r.message, why).toMatch(/Its lifeline said "SJ"$/);
   });
 
   it("lets a rank that closed, then exited, go: the job succeeds", { timeout: 60_000 }, async () => {

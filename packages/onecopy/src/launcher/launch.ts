@@ -108,6 +108,8 @@ interface RankState {
   worldClosed?: boolean;
   /** The hang answer being read (a JSON line), while one is. */
   answer?: Buffer[];
+  /** The news bytes read from its lifeline, in order (answers counted as "{"), for failure messages. */
+  newsRead?: string;
   stdout?: RankStreamReader;
   stderr?: RankStreamReader;
   cpus?: number[];
@@ -336,6 +338,7 @@ class Job {
         continue;
       }
       const byte = news[i]!;
+      if ((st.newsRead ??= "").length < 32) st.newsRead += String.fromCharCode(byte);
       if (byte === LIFELINE_NEWS.answer && !st.abortNext) st.answer = [Buffer.of(byte)];
       else if (st.abortNext) {
         st.abortNext = false;
@@ -375,7 +378,7 @@ class Job {
     if (this.stopReason !== undefined) return;
     const left = this.ranks.find((st) => st.closed && !st.newsUnread && st.code === 0 && st.joined && !st.worldClosed);
     if (!left || !this.ranks.some((st) => st !== left && !st.exited)) return;
-    this.fail(left, 1, `rank ${left.rank} exited with code 0 without closing its world (it called process.exit() before comm.close()) while other ranks were still running; they lose it as a peer (ERR_PEER_LOST)`);
+    this.fail(left, 1, `rank ${left.rank} exited with code 0 without closing its world (it called process.exit() before comm.close()) while other ranks were still running; they lose it as a peer (ERR_PEER_LOST). Its lifeline said "${left.newsRead ?? ""}"${left.answer ? " and ended inside a hang answer" : ""}`);
   }
 
   private onTimeout(): void {
