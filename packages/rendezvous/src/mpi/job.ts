@@ -151,33 +151,56 @@ export class MpiJob implements LeaderCollectives {
     return ub > 0 ? ub : 32767;
   }
 
-  private leaderCall(what: string, view: ArrayBufferView | null, post: (comm: Handle, slot: Buffer) => number): Promise<void> {
-    const progress = this.progress;
-    if (!this.leaders || !progress) return Promise.reject(new MessagingError(ErrorCode.MPI, `${what}: this rank is not its node's leader`));
-    const comm = this.leaders;
+  /** The leaders' communicator, with `view`'s bytes counted as the leaders' MPI traffic. Throws on a rank that is no leader, or after finalize. */
+  private leaderComm(what: string, view: ArrayBufferView | null): Handle {
+    if (!this.leaders || !this.progress) throw new MessagingError(ErrorCode.MPI, `${what}: this rank is not its node's leader`);
     if (view && this.counters) this.counters.collectiveBytes += view.byteLength;
-    return new Promise<void>((resolve, reject) => progress.request(what, (slot) => post(comm, slot), view, (err) => (err ? reject(err) : resolve())));
+    return this.leaders;
+  }
+
+  /** A non-blocking collective among the leaders, completed by the progress loop. */
+  private leaderCall(what: string, view: ArrayBufferView | null, post: (comm: Handle, slot: Buffer) => number): Promise<void> {
+    let comm: Handle;
+    try {
+      comm = this.leaderComm(what, view);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => this.progress!.request(what, (slot) => post(comm, slot), view, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** A blocking collective among the leaders: this rank's event loop waits inside MPI until it returns. */
+  private leaderCallNow(what: string, view: ArrayBufferView | null, call: (comm: Handle) => number): Promise<void> {
+    try {
+      this.mpi.check(call(this.leaderComm(what, view)), what);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** MPI's datatype, operator and element count for a reduction of `view`. */
+  private reduction(view: ArrayBufferView, type: LeaderType, op: LeaderOp): { t: Handle; o: Handle; count: number } {
+    const { abi } = this.mpi;
+    return {
+      t: { float64: abi.DOUBLE, float32: abi.FLOAT, int32: abi.INT }[type],
+      o: { sum: abi.SUM, prod: abi.PROD, min: abi.MIN, max: abi.MAX }[op],
+      count: view.byteLength / { float64: 8, float32: 4, int32: 4 }[type],
+    };
   }
 
   allreduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, send?: ArrayBufferView, overlap = false): Promise<void> {
     const { fn, abi } = this.mpi;
-    const t = { float64: abi.DOUBLE, float32: abi.FLOAT, int32: abi.INT }[type];
-    const o = { sum: abi.SUM, prod: abi.PROD, min: abi.MIN, max: abi.MAX }[op];
-    const count = view.byteLength / { float64: 8, float32: 4, int32: 4 }[type];
+    const { t, o, count } = this.reduction(view, type, op);
     const from = send && view.byteLength ? addressOf(send) : abi.IN_PLACE;
-    if (this.blockingAllreduce && !overlap && this.leaders) {
-      if (this.counters) this.counters.collectiveBytes += view.byteLength;
-      const rc = fn.MPI_Allreduce(from, view.byteLength ? addressOf(view) : null, count, t, o, this.leaders) as number;
-      return rc === 0 ? Promise.resolve() : Promise.reject(new MessagingError(ErrorCode.MPI, `MPI_Allreduce failed: ${this.mpi.errorString(rc)} (MPI error ${rc})`));
-    }
-    return this.leaderCall("MPI_Iallreduce", view, (comm, slot) => fn.MPI_Iallreduce(from, view.byteLength ? addressOf(view) : null, count, t, o, comm, slot)).finally(() => void send); // MPI reads `send` until then
+    const into = view.byteLength ? addressOf(view) : null;
+    if (this.blockingAllreduce && !overlap) return this.leaderCallNow("MPI_Allreduce", view, (comm) => fn.MPI_Allreduce(from, into, count, t, o, comm));
+    return this.leaderCall("MPI_Iallreduce", view, (comm, slot) => fn.MPI_Iallreduce(from, into, count, t, o, comm, slot)).finally(() => void send); // MPI reads `send` until then
   }
 
   reduce(view: ArrayBufferView, type: LeaderType, op: LeaderOp, rootNode: number): Promise<void> {
     const { fn, abi } = this.mpi;
-    const t = { float64: abi.DOUBLE, float32: abi.FLOAT, int32: abi.INT }[type];
-    const o = { sum: abi.SUM, prod: abi.PROD, min: abi.MIN, max: abi.MAX }[op];
-    const count = view.byteLength / { float64: 8, float32: 4, int32: 4 }[type];
+    const { t, o, count } = this.reduction(view, type, op);
     const at = view.byteLength ? addressOf(view) : null;
     const root = this.nodeOf[this.rank] === rootNode;
     return this.leaderCall("MPI_Ireduce", view, (comm, slot) => fn.MPI_Ireduce(root ? abi.IN_PLACE : at, root ? at : null, count, t, o, rootNode, comm, slot));
@@ -185,11 +208,7 @@ export class MpiJob implements LeaderCollectives {
 
   allgather(mine: Uint8Array, all: Uint8Array, counts: readonly number[]): Promise<void> {
     const { fn, abi } = this.mpi;
-    const c = Int32Array.from(counts);
-    const d = new Int32Array(counts.length);
-    for (let k = 1; k < counts.length; k++) d[k] = d[k - 1]! + counts[k - 1]!;
-    // MPI may read counts and displacements until the request completes: pass them by address
-    // (off the V8 heap for good, so they cannot move) and keep them reachable until then.
+    const { c, d } = countsAndDispls(counts);
     const keep = [mine, all, c, d];
     return this.leaderCall("MPI_Iallgatherv", mine, (comm, slot) =>
       fn.MPI_Iallgatherv(mine.byteLength ? addressOf(mine) : null, mine.byteLength, abi.BYTE, all.byteLength ? addressOf(all) : null, addressOf(c), addressOf(d), abi.BYTE, comm, slot),
@@ -198,9 +217,7 @@ export class MpiJob implements LeaderCollectives {
 
   gather(mine: Uint8Array, all: Uint8Array | null, counts: readonly number[], rootNode: number): Promise<void> {
     const { fn, abi } = this.mpi;
-    const c = Int32Array.from(counts);
-    const d = new Int32Array(counts.length);
-    for (let k = 1; k < counts.length; k++) d[k] = d[k - 1]! + counts[k - 1]!;
+    const { c, d } = countsAndDispls(counts);
     const keep = [mine, all, c, d];
     return this.leaderCall("MPI_Igatherv", mine, (comm, slot) =>
       fn.MPI_Igatherv(mine.byteLength ? addressOf(mine) : null, mine.byteLength, abi.BYTE, all?.byteLength ? addressOf(all) : null, addressOf(c), addressOf(d), abi.BYTE, rootNode, comm, slot),
@@ -298,4 +315,16 @@ function hostRanks(nodeRanks: number, env: NodeJS.ProcessEnv = process.env): num
     if (Number.isInteger(n) && n > 0) return n;
   }
   return nodeRanks;
+}
+
+/**
+ * A v-collective's counts and their displacements. MPI may read both until the request completes:
+ * they are passed by address (off the V8 heap for good, so they cannot move), and the caller keeps
+ * them reachable until then.
+ */
+function countsAndDispls(counts: readonly number[]): { c: Int32Array; d: Int32Array } {
+  const c = Int32Array.from(counts);
+  const d = new Int32Array(counts.length);
+  for (let k = 1; k < counts.length; k++) d[k] = d[k - 1]! + counts[k - 1]!;
+  return { c, d };
 }
